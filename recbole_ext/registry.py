@@ -1,0 +1,151 @@
+"""Makes plugin models visible to stock RecBole by name.
+
+RecBole looks a model up in its own packages (``recbole.utils.get_model``),
+its trainer in ``recbole.trainer`` (``get_trainer``), its dataset class in
+``recbole.data.dataset`` (``create_dataset``) and its default yaml in its own
+``properties/model`` folder (``Config``). Registration places each plugin
+model where those stock look-ups find it, so every entry point (``Config``,
+``run_recbole``, ``objective_function``/``HyperTuning``,
+``load_data_and_model``) works without changing RecBole. Built-in models are
+untouched: a plugin may not shadow a built-in name.
+
+Adding a model: write ``recbole_ext/model/<name>.py`` with the class, add
+``properties/model/<Name>.yaml``, and add one line to :data:`PLUGIN_MODELS`.
+A model class that needs its own dataset or trainer declares them as the
+class attributes ``dataset_class`` / ``trainer_class``.
+"""
+
+import importlib
+import os
+import re
+import sys
+from pathlib import Path
+
+from recbole.utils import ModelType
+
+#: model name -> module that defines the class of that name
+PLUGIN_MODELS = {
+    "WALS": "recbole_ext.model.wals",
+}
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+PROPERTIES_DIR = Path(
+    os.environ.get("RECBOLE_EXT_PROPERTIES", _PACKAGE_DIR.parent / "properties")
+)
+
+_TYPE_TO_SUBPACKAGE = {
+    ModelType.GENERAL: "general_recommender",
+    ModelType.TRADITIONAL: "general_recommender",
+    ModelType.SEQUENTIAL: "sequential_recommender",
+    ModelType.CONTEXT: "context_aware_recommender",
+    ModelType.DECISIONTREE: "context_aware_recommender",
+    ModelType.KNOWLEDGE: "knowledge_aware_recommender",
+}
+
+_registered = {}
+
+
+def model_yaml(model_name):
+    """Path of a plugin model's default yaml (may not exist)."""
+    return PROPERTIES_DIR / "model" / f"{model_name}.yaml"
+
+
+def dataset_yaml(dataset_name):
+    """Path of a dataset yaml shipped by the plugin (may not exist)."""
+    return PROPERTIES_DIR / "dataset" / f"{dataset_name}.yaml"
+
+
+def is_plugin_model(model_name):
+    return model_name in PLUGIN_MODELS
+
+
+def plugin_model_names():
+    return sorted(PLUGIN_MODELS)
+
+
+def _builtin_model_files():
+    import recbole.model
+
+    root = Path(recbole.model.__file__).parent
+    for sub in set(_TYPE_TO_SUBPACKAGE.values()) | {"exlib_recommender"}:
+        yield from (root / sub).glob("*.py")
+
+
+def builtin_model_names():
+    """Class names of RecBole's own models, read from its source files."""
+    names = set()
+    for path in _builtin_model_files():
+        for match in re.finditer(r"^class (\w+)\(", path.read_text(), re.M):
+            if match.group(1).lower() == path.stem:
+                names.add(match.group(1))
+    return sorted(names)
+
+
+def _builtin_exists(model_name):
+    return any(path.stem == model_name.lower() for path in _builtin_model_files())
+
+
+def register_model(model_class, dataset_class=None, trainer_class=None):
+    """Expose ``model_class`` to RecBole's look-ups under its class name."""
+    name = model_class.__name__
+    if name in _registered:
+        return
+    if _builtin_exists(name):
+        raise ValueError(f"plugin model {name} would shadow RecBole's built-in {name}")
+    import recbole.data.dataset
+    import recbole.trainer
+
+    subpackage = _TYPE_TO_SUBPACKAGE[model_class.type]
+    alias = f"recbole.model.{subpackage}.{name.lower()}"
+    sys.modules[alias] = sys.modules[model_class.__module__]
+    setattr(importlib.import_module(f"recbole.model.{subpackage}"), name.lower(), sys.modules[alias])
+    dataset_class = dataset_class or getattr(model_class, "dataset_class", None)
+    trainer_class = trainer_class or getattr(model_class, "trainer_class", None)
+    if dataset_class is not None:
+        setattr(recbole.data.dataset, f"{name}Dataset", dataset_class)
+    if trainer_class is not None:
+        setattr(recbole.trainer, f"{name}Trainer", trainer_class)
+    _registered[name] = alias
+
+
+def _patch_config_yaml_lookup():
+    """Load a plugin model's yaml exactly where RecBole loads its own model yaml.
+
+    ``Config._load_internal_config_dict`` reads overall.yaml, then the model
+    yaml from RecBole's folder, then sample.yaml and the dataset yaml. A
+    plugin's yaml is inserted at the model's slot: right before sample.yaml.
+    """
+    from recbole.config import Config
+
+    if getattr(Config, "_recbole_ext_patched", False):
+        return
+    original_load = Config._load_internal_config_dict
+    original_update = Config._update_internal_config_dict
+
+    def load_internal(self, model, model_class, dataset):
+        self._recbole_ext_pending_yaml = (
+            model_yaml(model) if is_plugin_model(model) and model_yaml(model).is_file() else None
+        )
+        try:
+            original_load(self, model, model_class, dataset)
+        finally:
+            self._recbole_ext_pending_yaml = None
+
+    def update_internal(self, file):
+        pending = getattr(self, "_recbole_ext_pending_yaml", None)
+        if pending is not None and os.path.basename(file) == "sample.yaml":
+            self._recbole_ext_pending_yaml = None
+            original_update(self, str(pending))
+        return original_update(self, file)
+
+    Config._load_internal_config_dict = load_internal
+    Config._update_internal_config_dict = update_internal
+    Config._recbole_ext_patched = True
+
+
+def register_all():
+    """Import every plugin model module and register its class."""
+    _patch_config_yaml_lookup()
+    for name, module_path in PLUGIN_MODELS.items():
+        module = importlib.import_module(module_path)
+        register_model(getattr(module, name))
