@@ -12,7 +12,9 @@ untouched: a plugin may not shadow a built-in name.
 Adding a model: write ``recbole_ext/model/<name>.py`` with the class, add
 ``properties/model/<Name>.yaml``, and add one line to :data:`PLUGIN_MODELS`.
 A model class that needs its own dataset or trainer declares them as the
-class attributes ``dataset_class`` / ``trainer_class``.
+class attributes ``dataset_class`` / ``trainer_class``; without one, the
+model gets RecBole's default trainer for its type plus the NaN guard
+(:class:`~recbole_ext.trainer.nan_guard.NaNGuardMixin`).
 """
 
 import importlib
@@ -103,9 +105,20 @@ def register_model(model_class, dataset_class=None, trainer_class=None):
     trainer_class = trainer_class or getattr(model_class, "trainer_class", None)
     if dataset_class is not None:
         setattr(recbole.data.dataset, f"{name}Dataset", dataset_class)
-    if trainer_class is not None:
-        setattr(recbole.trainer, f"{name}Trainer", trainer_class)
+    if trainer_class is None:
+        trainer_class = _nan_guarded_default_trainer(model_class)
+    setattr(recbole.trainer, f"{name}Trainer", trainer_class)
     _registered[name] = alias
+
+
+def _nan_guarded_default_trainer(model_class):
+    """RecBole's default trainer for the model's type, with the NaN guard."""
+    from recbole.utils import get_trainer
+
+    from recbole_ext.trainer.nan_guard import NaNGuardMixin
+
+    base = get_trainer(model_class.type, "__no_such_model__")
+    return type(f"{model_class.__name__}Trainer", (NaNGuardMixin, base), {})
 
 
 def _patch_config_yaml_lookup():
