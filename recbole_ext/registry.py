@@ -122,11 +122,13 @@ def _nan_guarded_default_trainer(model_class):
 
 
 def _patch_config_yaml_lookup():
-    """Load a plugin model's yaml exactly where RecBole loads its own model yaml.
+    """Load plugin yaml exactly where RecBole loads its own model/dataset yaml.
 
-    ``Config._load_internal_config_dict`` reads overall.yaml, then the model
-    yaml from RecBole's folder, then sample.yaml and the dataset yaml. A
-    plugin's yaml is inserted at the model's slot: right before sample.yaml.
+    ``Config._load_internal_config_dict`` reads overall.yaml, the model yaml
+    from RecBole's folder, sample.yaml, then the dataset yaml. A plugin
+    model's yaml goes in the model's slot (right before sample.yaml); a
+    dataset yaml shipped by the plugin, for a dataset RecBole has none for,
+    goes in the dataset's slot (right after sample.yaml).
     """
     from recbole.config import Config
 
@@ -134,22 +136,34 @@ def _patch_config_yaml_lookup():
         return
     original_load = Config._load_internal_config_dict
     original_update = Config._update_internal_config_dict
+    recbole_dataset_dir = Path(importlib.import_module("recbole").__file__).parent / "properties" / "dataset"
 
     def load_internal(self, model, model_class, dataset):
-        self._recbole_ext_pending_yaml = (
-            model_yaml(model) if is_plugin_model(model) and model_yaml(model).is_file() else None
+        plugin_dataset = dataset_yaml(dataset)
+        self._recbole_ext_slots = (
+            model_yaml(model) if is_plugin_model(model) and model_yaml(model).is_file() else None,
+            plugin_dataset
+            if plugin_dataset.is_file() and not (recbole_dataset_dir / f"{dataset}.yaml").is_file()
+            else None,
         )
         try:
             original_load(self, model, model_class, dataset)
         finally:
-            self._recbole_ext_pending_yaml = None
+            self._recbole_ext_slots = None
 
     def update_internal(self, file):
-        pending = getattr(self, "_recbole_ext_pending_yaml", None)
-        if pending is not None and os.path.basename(file) == "sample.yaml":
-            self._recbole_ext_pending_yaml = None
-            original_update(self, str(pending))
-        return original_update(self, file)
+        slots = getattr(self, "_recbole_ext_slots", None)
+        if slots is None or os.path.basename(file) != "sample.yaml":
+            return original_update(self, file)
+        self._recbole_ext_slots = None
+        plugin_model, plugin_dataset = slots
+        if plugin_model is not None:
+            original_update(self, str(plugin_model))
+        result = original_update(self, file)
+        if plugin_dataset is not None:
+            keys = original_update(self, str(plugin_dataset)) or {}
+            self.parameters["Dataset"] += [k for k in keys if k not in self.parameters["Dataset"]]
+        return result
 
     Config._load_internal_config_dict = load_internal
     Config._update_internal_config_dict = update_internal

@@ -1,0 +1,59 @@
+"""Writing and checking RecBole atomic files (``<name>.inter``, ``.item``, ``.user``)."""
+
+import os
+import tempfile
+from pathlib import Path
+
+_FIELD_TYPES = {"token", "token_seq", "float", "float_seq"}
+
+
+def write_atomic(folder, name, tables):
+    """Write ``{suffix: DataFrame}`` as ``folder/name.suffix``, all or nothing.
+
+    Columns must be named ``field:type``. Every file is written to a temporary
+    name first and renamed only after all of them were written, so a failure
+    leaves no half-written dataset behind.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    staged = []
+    try:
+        for suffix, frame in tables.items():
+            for column in frame.columns:
+                _, _, field_type = column.partition(":")
+                if field_type not in _FIELD_TYPES:
+                    raise ValueError(f"column '{column}' of {name}.{suffix} needs a type in {sorted(_FIELD_TYPES)}")
+            handle, tmp = tempfile.mkstemp(dir=folder, suffix=f".{suffix}.tmp")
+            os.close(handle)
+            staged.append((tmp, folder / f"{name}.{suffix}"))
+            frame.to_csv(tmp, sep="\t", index=False)
+        for tmp, final in staged:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    return folder
+
+
+def check_atomic_file(path):
+    """Raise ``ValueError`` naming the file and line if ``path`` is malformed."""
+    path = Path(path)
+    with open(path, encoding="utf-8") as handle:
+        header = handle.readline().rstrip("\n").split("\t")
+        for column in header:
+            field, _, field_type = column.partition(":")
+            if not field or field_type not in _FIELD_TYPES:
+                raise ValueError(
+                    f"{path}:1: header column '{column}' must be 'name:type' with type in {sorted(_FIELD_TYPES)}"
+                )
+        for number, line in enumerate(handle, start=2):
+            cells = line.rstrip("\n").split("\t")
+            if len(cells) != len(header):
+                raise ValueError(f"{path}:{number}: {len(cells)} columns, header has {len(header)}")
+            for column, cell in zip(header, cells):
+                if column.endswith(":float") and cell.strip():
+                    try:
+                        float(cell)
+                    except ValueError:
+                        raise ValueError(f"{path}:{number}: field '{column}' is not a number: {cell!r}") from None
