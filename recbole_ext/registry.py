@@ -28,6 +28,7 @@ from recbole.utils import ModelType
 #: model name -> module that defines the class of that name
 PLUGIN_MODELS = {
     "WALS": "recbole_ext.model.wals",
+    "Wukong": "recbole_ext.model.wukong",
 }
 
 _PACKAGE_DIR = Path(__file__).resolve().parent

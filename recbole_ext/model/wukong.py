@@ -1,0 +1,252 @@
+r"""
+Wukong
+################################################
+Reference:
+    Buyun Zhang, Liang Luo, Yuxin Chen et al. "Wukong: Towards a Scaling Law
+    for Large-Scale Recommendation." ICML 2024 (arXiv:2403.02545).
+
+Wukong embeds every feature into ``d`` dimensions (``X_0``, ``n x d``) and
+stacks ``num_layers`` identical interaction layers. Layer ``i`` runs two
+blocks side by side on ``X_i``:
+
+* the Factorization Machine Block,
+  ``FMB(X) = reshape(MLP(LN(flatten(X (X^T Y)))))`` with a learnable
+  ``Y`` (``n_i x k``), whose output is ``n_F`` new embeddings, and
+* the Linear Compress Block, ``LCB(X) = W_L X`` (``W_L``: ``n_L x n_i``),
+
+and combines them as ``X_{i+1} = LN(concat(FMB(X_i), LCB(X_i)) + X_i)``.
+Each FMB doubles the highest interaction order while the LCB keeps the
+lower ones, so layer ``i`` covers orders 1 to ``2^i`` (Sec. 3.3-3.5).
+A flattened ``X_l`` feeds an MLP head that outputs the click logit.
+"""
+
+import torch
+from torch import nn
+
+from recbole.model.abstract_recommender import ContextRecommender
+from recbole.model.init import xavier_normal_initialization
+from recbole.model.layers import MLPLayers
+
+from recbole_ext.data.float_check import FloatCheckedDataset
+
+
+def optimized_fm(x, y):
+    r"""Low-rank FM interaction ``X (X^T Y)`` of Wukong Sec. 3.6.
+
+    ``x``: ``[batch, n, d]``, ``y``: ``[n, k]``; returns ``[batch, n, k]``.
+    Multiplying ``X^T Y`` first costs ``O(nkd)`` instead of the ``O(n^2 d)``
+    of the full pairwise dot-product matrix ``X X^T``.
+    """
+    projected = torch.matmul(x.transpose(1, 2), y)  # [batch, d, k]
+    return torch.bmm(x, projected)
+
+
+def mlp_with_linear_output(input_size, hidden_sizes, output_size, dropout):
+    """``MLPLayers`` over ``hidden_sizes`` followed by a plain linear layer.
+
+    The last layer has no activation: its output is reshaped into embeddings
+    (FMB, dense features) or is the logit (head).
+    """
+    layers = []
+    if hidden_sizes:
+        layers.append(MLPLayers([input_size] + list(hidden_sizes), dropout=dropout))
+        input_size = hidden_sizes[-1]
+    layers.append(nn.Linear(input_size, output_size))
+    return nn.Sequential(*layers)
+
+
+class FactorizationMachineBlock(nn.Module):
+    """FMB of Wukong Sec. 3.4: optimized FM, flatten, LayerNorm, MLP, reshape."""
+
+    def __init__(self, num_inputs, num_outputs, embedding_size, fm_rank, mlp_sizes, dropout):
+        super().__init__()
+        self.num_outputs = num_outputs
+        self.embedding_size = embedding_size
+        self.fm_weight = nn.Parameter(torch.empty(num_inputs, fm_rank))  # Y
+        self.norm = nn.LayerNorm(num_inputs * fm_rank)
+        self.mlp = mlp_with_linear_output(
+            num_inputs * fm_rank, mlp_sizes, num_outputs * embedding_size, dropout
+        )
+        nn.init.xavier_normal_(self.fm_weight)
+
+    def forward(self, x):
+        interactions = optimized_fm(x, self.fm_weight).flatten(start_dim=1)
+        out = self.mlp(self.norm(interactions))
+        return out.view(-1, self.num_outputs, self.embedding_size)
+
+
+class LinearCompressBlock(nn.Module):
+    """LCB of Wukong Sec. 3.5: ``W_L X``, a recombination along the feature axis
+    that keeps the interaction order of its input."""
+
+    def __init__(self, num_inputs, num_outputs):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_outputs, num_inputs))  # W_L
+        nn.init.xavier_normal_(self.weight)
+
+    def forward(self, x):
+        return torch.matmul(self.weight, x)
+
+
+class WukongLayer(nn.Module):
+    """One interaction layer, ``X_{i+1} = LN(concat(FMB(X_i), LCB(X_i)) + X_i)``.
+
+    When the layer changes the number of embeddings (``n_i != n_F + n_L``)
+    the residual ``X_i`` is projected along the feature axis by a learnable
+    ``(n_F + n_L) x n_i`` matrix.
+    """
+
+    def __init__(self, num_inputs, embedding_size, fm_rank, fmb_units, lcb_units, fmb_mlp_sizes, dropout):
+        super().__init__()
+        self.num_outputs = fmb_units + lcb_units
+        self.fmb = FactorizationMachineBlock(
+            num_inputs, fmb_units, embedding_size, fm_rank, fmb_mlp_sizes, dropout
+        )
+        self.lcb = LinearCompressBlock(num_inputs, lcb_units)
+        self.residual = (
+            LinearCompressBlock(num_inputs, self.num_outputs)
+            if num_inputs != self.num_outputs
+            else nn.Identity()
+        )
+        self.norm = nn.LayerNorm(embedding_size)
+
+    def forward(self, x):
+        combined = torch.cat([self.fmb(x), self.lcb(x)], dim=1)
+        return self.norm(combined + self.residual(x))
+
+
+class Wukong(ContextRecommender):
+    r"""Wukong: a stack of factorization-machine layers with a linear-compress
+    bypass, built to keep improving as the model is scaled up (Zhang et al.,
+    ICML 2024).
+
+    Token and token_seq fields are embedded by RecBole's ``ContextRecommender``
+    tables; float fields listed in ``numerical_features`` go together through
+    an MLP that outputs one ``d``-dim embedding per float field (Sec. 3.2).
+    """
+
+    dataset_class = FloatCheckedDataset
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.embedding_size = config["embedding_size"]
+        self.num_layers = config["num_layers"]
+        self.fm_rank = config["fm_rank"]
+        self.fmb_units = config["fmb_units"]
+        self.lcb_units = config["lcb_units"]
+        self.fmb_mlp_sizes = config["fmb_mlp_sizes"]
+        self.head_mlp_sizes = config["head_mlp_sizes"]
+        self.dense_mlp_sizes = config["dense_mlp_sizes"]
+        self.dropout_prob = config["dropout_prob"]
+        self._check_config(config, dataset)
+
+        # Wukong embeds float fields with its own MLP and has no first-order
+        # term: drop the parent's unused tables so they are not trained.
+        self.float_embedding_table = None
+        self.first_order_linear = None
+        self.num_dense_fields = len(self.float_field_names)
+        if self.num_dense_fields:
+            self.dense_embedding = mlp_with_linear_output(
+                self.num_dense_fields,
+                self.dense_mlp_sizes,
+                self.num_dense_fields * self.embedding_size,
+                self.dropout_prob,
+            )
+        self.num_embeddings = self.num_feature_field
+        self.interaction_stack = self._build_interaction_stack()
+        self.head = mlp_with_linear_output(
+            self.interaction_stack[-1].num_outputs * self.embedding_size
+            if self.num_layers
+            else self.num_embeddings * self.embedding_size,
+            self.head_mlp_sizes,
+            1,
+            self.dropout_prob,
+        )
+        self.sigmoid = nn.Sigmoid()
+        self.loss = nn.BCEWithLogitsLoss()
+        # Embeddings and linear layers as in RecBole's context models; FMB's Y
+        # and the LCB matrices are initialised in their own constructors.
+        self.apply(xavier_normal_initialization)
+
+    def _check_config(self, config, dataset):
+        if self.num_feature_field == 0:
+            raise ValueError(
+                f"Wukong: dataset '{config['dataset']}' has no usable feature field "
+                f"(fields {', '.join(self.field_names) or 'none'}; needs a token or token_seq field, "
+                f"or a float field listed in numerical_features)"
+            )
+        for name, value in (
+            ("num_layers", self.num_layers),
+            ("fm_rank", self.fm_rank),
+            ("fmb_units", self.fmb_units),
+            ("lcb_units", self.lcb_units),
+        ):
+            minimum = 0 if name in ("num_layers", "lcb_units") else 1
+            if not isinstance(value, int) or value < minimum:
+                raise ValueError(f"Wukong: {name} must be an integer >= {minimum}, got {value!r}")
+        for field in (config["discretization"] or {}):
+            if field in self.float_field_names:
+                raise ValueError(
+                    f"Wukong: float field '{field}' goes through the dense MLP; remove it from discretization"
+                )
+
+    def _build_interaction_stack(self):
+        layers = []
+        num_inputs = self.num_embeddings
+        for _ in range(self.num_layers):
+            layer = WukongLayer(
+                num_inputs,
+                self.embedding_size,
+                self.fm_rank,
+                self.fmb_units,
+                self.lcb_units,
+                self.fmb_mlp_sizes,
+                self.dropout_prob,
+            )
+            layers.append(layer)
+            num_inputs = layer.num_outputs
+        return nn.ModuleList(layers)
+
+    def embed_features(self, interaction):
+        """``X_0``: ``[batch, n, d]``, sparse embeddings then dense ones."""
+        parts = []
+        token_seq = self.embed_token_seq_fields(
+            [interaction[field] for field in self.token_seq_field_names]
+        )
+        if token_seq is not None:
+            parts.append(token_seq)
+        if self.token_field_names:
+            tokens = torch.stack([interaction[field] for field in self.token_field_names], dim=1)
+            parts.append(self.embed_token_fields(tokens))
+        float_seq = self.embed_float_seq_fields(
+            [interaction[field] for field in self.float_seq_field_names]
+        )
+        if float_seq is not None:
+            parts.append(float_seq)
+        if self.num_dense_fields:
+            parts.append(self._embed_dense(interaction))
+        return torch.cat(parts, dim=1)
+
+    def _embed_dense(self, interaction):
+        values = []
+        for field in self.float_field_names:
+            value = interaction[field]
+            # RecBole stores a numerical float as the pair [value, bucket index].
+            values.append(value[..., 0] if value.dim() == 2 else value)
+        dense = torch.stack(values, dim=1).float()
+        out = self.dense_embedding(dense)
+        return out.view(-1, self.num_dense_fields, self.embedding_size)
+
+    def forward(self, interaction):
+        """Click logit, ``[batch]``."""
+        x = self.embed_features(interaction)
+        for layer in self.interaction_stack:
+            x = layer(x)
+        return self.head(x.flatten(start_dim=1)).squeeze(-1)
+
+    def calculate_loss(self, interaction):
+        return self.loss(self.forward(interaction), interaction[self.LABEL])
+
+    def predict(self, interaction):
+        return self.sigmoid(self.forward(interaction))
+
