@@ -1,0 +1,255 @@
+r"""
+HybridRoBERTa
+################################################
+Reference:
+    The hybrid "WALS set + RoBERTa set" retrieval model of the write-ups the
+    project starts from (``shared/seeds/000_*``, ``001_*``): WALS factors for
+    the collaborative part, a transformer's top-4 layers for item text, one
+    linear projection without activation from text into the factor space
+    and an optional head (Dense 128 ReLU, Dense 1) over the two scores.
+
+    Liu et al., "RoBERTa: A Robustly Optimized BERT Pretraining Approach", 2019.
+    Hu, Koren and Volinsky, "Collaborative Filtering for Implicit Feedback
+    Datasets", ICDM 2008 (WALS, :mod:`recbole_ext.model.wals`).
+    Gantner et al., "Learning Attribute-to-Feature Mappings for Cold-Start
+    Recommendations", ICDM 2010 (regressing warm items' factors from content).
+    Volkovs, Yu and Poutanen, "DropoutNet", NeurIPS 2017 (dropping the
+    collaborative input in training so the model also learns to score from
+    content alone).
+
+An item's vector is its WALS factor when the item was seen in training and
+its projected text ``W t_i + b`` otherwise; the score is ``x_u . v_i``.
+The projection is trained by regressing warm items' factors
+(``hybrid_loss: regression``), by BPR over training interactions scored
+from text alone (``ranking``), or both.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from recbole.model.abstract_recommender import GeneralRecommender
+from recbole.utils import InputType, ModelType
+
+from recbole_ext.data.cold_start import ColdStartDataset
+from recbole_ext.data.item_text import item_texts
+from recbole_ext.model.text_encoder import (
+    LayerPooling,
+    TrainableTopLayers,
+    cached_layer_embeddings,
+)
+from recbole_ext.model.wals import WALS
+from recbole_ext.trainer.param_groups import ParamGroupTrainer
+
+_LOSSES = ("regression", "ranking", "both")
+
+
+def fit_wals_factors(config, dataset, sweeps):
+    """User and item factors of the plugin's WALS fitted on ``dataset`` for ``sweeps`` sweeps."""
+    wals = WALS(config, dataset)
+    for _ in range(sweeps):
+        wals.sweep()
+    return wals.user_factors.float(), wals.item_factors.float()
+
+
+def load_wals_factors(path, n_users, n_items):
+    """User and item factors from a RecBole checkpoint of a WALS run on the same dataset."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    state = checkpoint.get("state_dict", checkpoint)
+    users, items = state.get("user_embedding"), state.get("item_embedding")
+    if users is None or items is None:
+        raise ValueError(f"wals_checkpoint {path}: no user_embedding/item_embedding (not a WALS checkpoint)")
+    if users.shape[0] != n_users or items.shape[0] != n_items:
+        raise ValueError(
+            f"wals_checkpoint {path}: factors for {users.shape[0]} users x {items.shape[0]} items, "
+            f"dataset has {n_users} x {n_items} (train WALS on the same dataset and split)"
+        )
+    return users.float(), items.float()
+
+
+def ridge_projection(text, targets, ridge):
+    """Closed-form ``W, b`` minimising ``||text W + b - targets||^2 + ridge ||W||^2``."""
+    text, targets = text.double(), targets.double()
+    text_mean, target_mean = text.mean(0), targets.mean(0)
+    centred = text - text_mean
+    gram = centred.T @ centred + ridge * torch.eye(text.shape[1], dtype=text.dtype)
+    weight = torch.linalg.solve(gram, centred.T @ (targets - target_mean))
+    return weight.T.float(), (target_mean - text_mean @ weight).float()
+
+
+class HybridRoBERTa(GeneralRecommender):
+    r"""WALS factors for warm items, projected transformer text embeddings for cold ones."""
+
+    input_type = InputType.PAIRWISE
+    type = ModelType.GENERAL
+    dataset_class = ColdStartDataset
+    trainer_class = ParamGroupTrainer
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.hybrid_loss = config["hybrid_loss"]
+        if self.hybrid_loss not in _LOSSES:
+            raise ValueError(f"hybrid_loss must be one of {', '.join(_LOSSES)}, got {self.hybrid_loss!r}")
+        self.text_learning_rate = config["text_learning_rate"]
+        self.head_dropout = config["wals_score_dropout"]
+
+        users, items = self._collaborative_factors(config, dataset)
+        self.register_buffer("user_factors", users)
+        self.register_buffer("item_factors", items)
+        counts = np.bincount(dataset.inter_feat[self.ITEM_ID].numpy(), minlength=self.n_items)
+        self.register_buffer("warm_items", torch.from_numpy(counts > 0))
+
+        self._build_text(config, dataset)
+        self.layer_pooling = LayerPooling(config["top_layers"], config["layer_pooling"])
+        self.projection = nn.Linear(self.text_dim, users.shape[1])
+        self.mix_logit = nn.Parameter(torch.tensor(-4.0)) if config["warm_mix"] else None
+        self.score_head = (
+            nn.Sequential(nn.Linear(2, 128), nn.ReLU(), nn.Linear(128, 1))
+            if config["score_head"]
+            else None
+        )
+        if config["projection_init"] == "ridge":
+            self._init_projection_by_ridge(config["ridge_lambda"])
+
+    # ----------------------------------------------------------------- building
+    def _collaborative_factors(self, config, dataset):
+        if config["wals_checkpoint"]:
+            return load_wals_factors(config["wals_checkpoint"], self.n_users, self.n_items)
+        return fit_wals_factors(config, dataset, config["wals_sweeps"])
+
+    def _build_text(self, config, dataset):
+        texts = item_texts(dataset, config["text_fields"], config["text_separator"])
+        self.fine_tuned_encoder = None
+        self._eval_layers = None
+        if config["text_fine_tune_layers"]:
+            self.fine_tuned_encoder = TrainableTopLayers(
+                config["text_encoder"],
+                texts,
+                config["top_layers"],
+                config["max_text_length"],
+                config["text_fine_tune_layers"],
+            )
+        layers = cached_layer_embeddings(
+            config["text_encoder"],
+            texts,
+            config["top_layers"],
+            config["max_text_length"],
+            config["text_cache_dir"],
+            batch_size=config["text_batch_size"],
+            logger=self.logger,
+        )
+        # Recomputed from the cache on load, so checkpoints stay small.
+        self.register_buffer("text_layers", layers, persistent=False)
+        self.text_dim = layers.shape[-1]
+
+    @torch.no_grad()
+    def _init_projection_by_ridge(self, ridge):
+        warm = self.warm_items.clone()
+        warm[0] = False
+        text = self.layer_pooling(self.text_layers[warm])
+        weight, bias = ridge_projection(text, self.item_factors[warm], ridge)
+        self.projection.weight.copy_(weight)
+        self.projection.bias.copy_(bias)
+
+    def optimizer_param_groups(self, learning_rate):
+        """The encoder's trainable blocks at ``text_learning_rate``, the rest at ``learning_rate``."""
+        encoder = [p for p in self.fine_tuned_encoder.parameters()] if self.fine_tuned_encoder else []
+        encoder_ids = {id(p) for p in encoder}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in encoder_ids]
+        groups = [{"params": rest, "lr": learning_rate}]
+        trainable = [p for p in encoder if p.requires_grad]
+        if trainable:
+            groups.append({"params": trainable, "lr": self.text_learning_rate})
+        return groups
+
+    # ----------------------------------------------------------------- scoring
+    def text_vectors(self, items=None):
+        """Projected text of ``items`` (all items when None) in the factor space."""
+        if self.fine_tuned_encoder is not None and (self.training or items is not None):
+            items = torch.arange(self.n_items, device=self.device) if items is None else items
+            layers = self.fine_tuned_encoder(items)
+        elif self.fine_tuned_encoder is not None:
+            if self._eval_layers is None:
+                self._eval_layers = self._all_fine_tuned_layers()
+            layers = self._eval_layers
+        else:
+            layers = self.text_layers if items is None else self.text_layers[items]
+        return self.projection(self.layer_pooling(layers))
+
+    def train(self, mode=True):
+        self._eval_layers = None
+        return super().train(mode)
+
+    @torch.no_grad()
+    def _all_fine_tuned_layers(self, batch_size=256):
+        items = torch.arange(self.n_items, device=self.device)
+        return torch.cat([self.fine_tuned_encoder(chunk) for chunk in items.split(batch_size)])
+
+    def item_vectors(self, items=None):
+        """WALS factor for warm items, projected text for cold ones (optional learned mix)."""
+        text = self.text_vectors(items)
+        factors = self.item_factors if items is None else self.item_factors[items]
+        warm = (self.warm_items if items is None else self.warm_items[items]).unsqueeze(-1)
+        if self.mix_logit is not None:
+            share = torch.sigmoid(self.mix_logit)
+            factors = (1 - share) * factors + share * text
+        return torch.where(warm, factors, text)
+
+    def _head_scores(self, collaborative, text):
+        return self.score_head(torch.stack([collaborative, text], dim=-1)).squeeze(-1)
+
+    def forward(self, user, item):
+        users = self.user_factors[user]
+        if self.score_head is None:
+            return (users * self.item_vectors(item)).sum(-1)
+        warm = self.warm_items[item].float()
+        collaborative = (users * self.item_factors[item]).sum(-1) * warm
+        text = (users * self.text_vectors(item)).sum(-1)
+        return self._head_scores(collaborative, text)
+
+    # ----------------------------------------------------------------- training
+    def calculate_loss(self, interaction):
+        user = interaction[self.USER_ID]
+        pos, neg = interaction[self.ITEM_ID], interaction[self.NEG_ITEM_ID]
+        # Negatives drawn among held-out items would teach "cold text = bad".
+        valid = self.warm_items[neg].float()
+        loss = torch.zeros((), device=self.device)
+        pos_text, neg_text = self.text_vectors(pos), self.text_vectors(neg)
+        if self.hybrid_loss in ("regression", "both"):
+            loss = loss + (pos_text - self.item_factors[pos]).square().sum(-1).mean()
+        if self.hybrid_loss in ("ranking", "both"):
+            users = self.user_factors[user]
+            margin = (users * pos_text).sum(-1) - (users * neg_text).sum(-1)
+            loss = loss + self._bpr(margin, valid)
+        if self.mix_logit is not None or self.score_head is not None:
+            loss = loss + self._bpr(self._combined_margin(user, pos, neg), valid)
+        return loss
+
+    def _combined_margin(self, user, pos, neg):
+        if self.score_head is None:
+            return self.forward(user, pos) - self.forward(user, neg)
+        users = self.user_factors[user]
+        # DropoutNet: hide the WALS score for some pairs so the head also learns text-only scoring.
+        keep = (torch.rand(len(user), device=self.device) >= self.head_dropout).float()
+        scores = []
+        for item in (pos, neg):
+            collaborative = (users * self.item_factors[item]).sum(-1) * keep
+            scores.append(self._head_scores(collaborative, (users * self.text_vectors(item)).sum(-1)))
+        return scores[0] - scores[1]
+
+    @staticmethod
+    def _bpr(margin, weights):
+        return -(F.logsigmoid(margin) * weights).sum() / weights.sum().clamp_min(1.0)
+
+    # ----------------------------------------------------------------- prediction
+    def predict(self, interaction):
+        return self.forward(interaction[self.USER_ID], interaction[self.ITEM_ID])
+
+    def full_sort_predict(self, interaction):
+        users = self.user_factors[interaction[self.USER_ID]]
+        if self.score_head is None:
+            return (users @ self.item_vectors().T).view(-1)
+        collaborative = (users @ self.item_factors.T) * self.warm_items.float()
+        text = users @ self.text_vectors().T
+        return self._head_scores(collaborative, text).view(-1)
