@@ -1,0 +1,504 @@
+r"""
+ARGUS
+################################################
+Reference:
+    Kirill Khrylchenko, Artem Matveev, Sergei Makeev and Vladimir Baikalov.
+    "Scaling Recommender Transformers to One Billion Parameters."
+    arXiv 2507.15994, 2025.
+
+ARGUS (AutoRegressive Generative User Sequential modeling) reads a user
+history as a sequence of (context, item, feedback) events, every
+interaction included, not only the positive ones, and learns two tasks at
+every position in one causal transformer pass:
+
+* next-item prediction, :math:`P(item_t \mid history_{<t}, context_t)`,
+  trained with a sampled softmax over in-batch and uniformly drawn items,
+  corrected by :math:`\log Q` and scaled by a learned temperature
+  :math:`T = e^{\tau}` clipped to [0.01, 100];
+* feedback prediction, :math:`P(feedback_t \mid history_{<t}, context_t, item_t)`,
+  one pointwise loss per feedback signal (BCE for binary, MSE for real).
+
+Two variants (``argus_variant``):
+
+* ``full``: three tokens per event; the item is predicted from the hidden
+  state of the event's context token, the feedback from that of its item token.
+* ``simplified``: one fused token per event; the item is predicted from the
+  previous position's hidden state concatenated with the current context
+  through an MLP into a compressed dimension, the feedback from that plus the
+  current item embedding through a second MLP.
+"""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.utils import FeatureSource, FeatureType, InputType
+
+from recbole_ext.data.argus_dataset import ARGUSDataset
+from recbole_ext.model.layers import CausalTransformerEncoder, build_mlp, init_weights
+
+TEMPERATURE_MIN = 0.01
+TEMPERATURE_MAX = 100.0
+_GAP_BUCKETS = 34  # bucket 0: unknown gap, then floor(log2(1 + seconds)) + 1
+_SECONDS_PER_HOUR = 3600
+_SECONDS_PER_DAY = 86400
+_EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
+_VARIANTS = ("full", "simplified")
+
+
+def clipped_temperature(log_temperature):
+    """:math:`T = e^{\tau}` clipped to [0.01, 100] (ARGUS's learned temperature)."""
+    return log_temperature.clamp(math.log(TEMPERATURE_MIN), math.log(TEMPERATURE_MAX)).exp()
+
+
+def log_expected_count(item_probs, in_batch_draws, uniform_draws, n_candidates):
+    r"""log Q(i): log-probability that item ``i`` is among the unique candidates.
+
+    In-batch candidates are ``in_batch_draws`` draws from the training target
+    distribution ``item_probs``; ``uniform_draws`` more are uniform over the
+    ``n_candidates`` real items. :math:`Q(i) = 1 - (1 - p_i)^{B} (1 - 1/N)^{U}`.
+    """
+    log_absent = in_batch_draws * torch.log1p(-item_probs.clamp(max=1 - 1e-7))
+    log_absent = log_absent + uniform_draws * math.log1p(-1.0 / n_candidates)
+    return torch.log((-torch.expm1(log_absent)).clamp_min(1e-30))
+
+
+def sampled_softmax_loss(query, item_vectors, positives, candidates, log_q, temperature):
+    r"""Mean logQ-corrected sampled softmax cross-entropy (ARGUS next-item loss).
+
+    For each query row ``u`` with positive item ``p``:
+    :math:`s(u, i) = u^\top v_i / T - \log Q(i)` and the loss is
+    :math:`-s(u, p) + \log(e^{s(u, p)} + \sum_{n \in N, n \neq p} e^{s(u, n)})`,
+    candidates equal to the positive (accidental hits) being left out.
+
+    Args:
+        query (torch.Tensor): ``[M, D]`` query vectors.
+        item_vectors (torch.Tensor): ``[n_items, D]`` output vectors of all items.
+        positives (torch.LongTensor): ``[M]`` target item ids.
+        candidates (torch.LongTensor): ``[C]`` negative candidate ids.
+        log_q (torch.Tensor): ``[n_items]`` log Q of every item.
+        temperature (torch.Tensor): scalar temperature.
+    """
+    positive_logits = (query * item_vectors[positives]).sum(-1) / temperature - log_q[positives]
+    candidate_logits = query @ item_vectors[candidates].T / temperature - log_q[candidates]
+    accidental_hits = candidates.unsqueeze(0) == positives.unsqueeze(1)
+    candidate_logits = candidate_logits.masked_fill(accidental_hits, float("-inf"))
+    all_logits = torch.cat([positive_logits.unsqueeze(1), candidate_logits], dim=1)
+    return (torch.logsumexp(all_logits, dim=1) - positive_logits).mean()
+
+
+def time_context_ids(timestamps, event_present):
+    """Hour of day, day of week and log2-gap bucket of each event (left-aligned ``[B, L]``).
+
+    The first event of a window has no known predecessor: gap bucket 0.
+    """
+    seconds = timestamps.double()
+    hours = torch.div(seconds, _SECONDS_PER_HOUR, rounding_mode="floor").long() % 24
+    days = (torch.div(seconds, _SECONDS_PER_DAY, rounding_mode="floor").long() + _EPOCH_WEEKDAY) % 7
+    gaps = (seconds[:, 1:] - seconds[:, :-1]).clamp_min(0)
+    gap_buckets = torch.floor(torch.log2(1 + gaps)).long().clamp(max=_GAP_BUCKETS - 2) + 1
+    gap_buckets = torch.cat([torch.zeros_like(gap_buckets[:, :1]), gap_buckets], dim=1)
+    known_gap = event_present & F.pad(event_present[:, :-1], (1, 0), value=False)
+    return hours, days, torch.where(known_gap, gap_buckets, torch.zeros_like(gap_buckets))
+
+
+def _dataset_fields_line(dataset):
+    fields = sorted(
+        field
+        for field, source in dataset.field2source.items()
+        if source == FeatureSource.INTERACTION
+        and field in dataset.field2type
+        and dataset.field2type[field] in (FeatureType.TOKEN, FeatureType.FLOAT)
+        and field != dataset.config["ITEM_LIST_LENGTH_FIELD"]
+    )
+    return ", ".join(fields)
+
+
+class ARGUS(SequentialRecommender):
+    r"""ARGUS: autoregressive (context, item, feedback) transformer with two heads.
+
+    Training batches are :class:`~recbole_ext.data.argus_dataset.ARGUSDataset`
+    chunks (losses at every position, one pass); evaluation batches are
+    RecBole's leave-one-out samples, scored by :meth:`full_sort_predict`
+    from the history and, with ``use_target_context``, the target event's
+    context (never its item or feedback).
+    """
+
+    input_type = InputType.POINTWISE
+    dataset_class = ARGUSDataset
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.variant = config["argus_variant"]
+        if self.variant not in _VARIANTS:
+            raise ValueError(f"argus_variant must be one of {_VARIANTS}, got {self.variant!r}")
+        self.hidden_size = config["hidden_size"]
+        self.head_size = config["head_size"]
+        self.use_target_context = config["use_target_context"]
+        self.time_context = config["time_context"]
+        self.uniform_negatives = config["uniform_negatives"]
+        self.list_suffix = config["LIST_SUFFIX"]
+        self.time_field = config["TIME_FIELD"]
+
+        self._read_feedback_fields(config, dataset)
+        self._read_context_fields(config, dataset)
+        self._build_layers(config, dataset)
+        self.apply(lambda module: init_weights(module, config["initializer_range"]))
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(config["temperature_init"])))
+        self.register_buffer("target_item_probs", self._target_item_probs(dataset))
+
+    # ------------------------------------------------------------------ config
+    def _check_inter_field(self, key, field, dataset):
+        if field not in dataset.field2type or dataset.field2source.get(field) != FeatureSource.INTERACTION:
+            raise ValueError(
+                f"{key} entry '{field}' is not an interaction field of dataset "
+                f"'{dataset.dataset_name}' (fields: {_dataset_fields_line(dataset)})"
+            )
+
+    def _read_feedback_fields(self, config, dataset):
+        """``feedback_fields``: field -> threshold (binary target ``value >= threshold``) or ~ (real)."""
+        fields = config["feedback_fields"] or {}
+        weights = config["feedback_loss_weights"] or {}
+        for key, value in (("feedback_fields", fields), ("feedback_loss_weights", weights)):
+            if not isinstance(value, dict):
+                raise ValueError(f"{key} must be a dict field -> value, got {value!r}")
+        self.feedback_fields = list(fields)
+        for field in self.feedback_fields:
+            self._check_inter_field("feedback_fields", field, dataset)
+        for field in weights:
+            if field not in fields:
+                raise ValueError(
+                    f"feedback_loss_weights entry '{field}' is not in feedback_fields "
+                    f"({', '.join(self.feedback_fields) or 'none'})"
+                )
+        self.feedback_thresholds = {field: fields[field] for field in self.feedback_fields}
+        self.feedback_weights = {field: float(weights.get(field, 1.0)) for field in self.feedback_fields}
+        means, stds = [], []
+        for field in self.feedback_fields:
+            values = dataset.inter_feat[field + self.list_suffix][dataset.inter_feat[self.ITEM_SEQ] > 0].double()
+            means.append(values.mean().item() if len(values) else 0.0)
+            stds.append(values.std().item() if len(values) > 1 else 1.0)
+        self.register_buffer("feedback_mean", torch.tensor(means, dtype=torch.float))
+        self.register_buffer("feedback_std", torch.tensor(stds, dtype=torch.float).clamp_min(1e-6))
+
+    def _read_context_fields(self, config, dataset):
+        self.context_fields = list(config["context_fields"] or [])
+        for field in self.context_fields:
+            self._check_inter_field("context_fields", field, dataset)
+            if field in self.feedback_fields or field == self.ITEM_ID:
+                # the target's own item or feedback would leak into its prediction
+                raise ValueError(
+                    f"context_fields entry '{field}' is the item or a feedback field; "
+                    "context must be known before the interaction"
+                )
+        if self.time_context and self.time_field not in dataset.field2type:
+            raise ValueError(
+                f"time_context needs the time field '{self.time_field}', absent from dataset "
+                f"'{dataset.dataset_name}' (fields: {_dataset_fields_line(dataset)})"
+            )
+        self.token_context_fields = [f for f in self.context_fields if dataset.field2type[f] == FeatureType.TOKEN]
+        self.float_context_fields = [f for f in self.context_fields if f not in self.token_context_fields]
+
+    # ------------------------------------------------------------------ layers
+    def _build_layers(self, config, dataset):
+        d = self.hidden_size
+        self.item_embedding = nn.Embedding(self.n_items, d, padding_idx=0)
+        tokens_per_event = 3 if self.variant == "full" else 1
+        self.position_embedding = nn.Embedding(self.max_seq_length + 1, d)
+        self.token_type_embedding = nn.Embedding(tokens_per_event, d)
+        self.null_context = nn.Parameter(torch.zeros(d))
+        self.hour_embedding = nn.Embedding(24, d)
+        self.weekday_embedding = nn.Embedding(7, d)
+        self.gap_embedding = nn.Embedding(_GAP_BUCKETS, d)
+        self.context_token_embeddings = nn.ModuleDict(
+            {field: nn.Embedding(dataset.num(field), d) for field in self.token_context_fields}
+        )
+        self.context_float_projection = (
+            nn.Linear(len(self.float_context_fields), d) if self.float_context_fields else None
+        )
+        n_feedback_inputs = sum(2 if self._is_binary(f) else 1 for f in self.feedback_fields)
+        self.feedback_projection = nn.Linear(max(n_feedback_inputs, 1), d)
+        self.input_dropout = nn.Dropout(config["hidden_dropout_prob"])
+        self.input_norm = nn.LayerNorm(d, eps=config["layer_norm_eps"])
+        self.encoder = CausalTransformerEncoder(
+            n_layers=config["n_layers"],
+            hidden_size=d,
+            n_heads=config["n_heads"],
+            inner_size=config["inner_size"],
+            attn_dropout_prob=config["attn_dropout_prob"],
+            hidden_dropout_prob=config["hidden_dropout_prob"],
+            hidden_act=config["hidden_act"],
+            layer_norm_eps=config["layer_norm_eps"],
+        )
+        n_outputs = max(len(self.feedback_fields), 1)
+        act, dropout = config["hidden_act"], config["hidden_dropout_prob"]
+        if self.variant == "full":
+            self.event_fusion = None
+            self.start_state = None
+            self.item_query_head = build_mlp([d, d, self.head_size], act, dropout)
+            self.feedback_head = build_mlp([d, d, n_outputs], act, dropout)
+        else:
+            self.event_fusion = nn.Linear(3 * d, d)
+            self.start_state = nn.Parameter(torch.zeros(d))
+            self.item_query_head = build_mlp([2 * d, d, self.head_size], act, dropout)
+            self.feedback_head = build_mlp([3 * d, d, n_outputs], act, dropout)
+        self.item_output_projection = nn.Linear(d, self.head_size, bias=False)
+
+    def _is_binary(self, field):
+        return self.feedback_thresholds[field] is not None
+
+    def _target_item_probs(self, dataset):
+        """Empirical next-item distribution of the training positions (in-batch sampling Q)."""
+        items = dataset.inter_feat[self.ITEM_SEQ]
+        counts = torch.bincount(items[items > 0], minlength=self.n_items).double()
+        return (counts / counts.sum().clamp_min(1)).float()
+
+    def temperature(self):
+        return clipped_temperature(self.log_temperature)
+
+    # ------------------------------------------------------------------ events
+    def _field_list(self, interaction, field):
+        return interaction[field + self.list_suffix]
+
+    def _context_embedding(self, interaction, present, target=None):
+        """``[B, L, d]`` context of each history event.
+
+        With ``target`` (``[B]`` slot index), the slot also gets the target
+        event's own context fields (known at request time).
+        """
+        embedding = torch.zeros(present.shape + (self.hidden_size,), device=present.device)
+        if self.time_context:
+            timestamps = self._field_list(interaction, self.time_field)
+            if target is not None:
+                timestamps = self._put_target(timestamps, interaction[self.time_field], target)
+            hours, days, gaps = time_context_ids(timestamps, present)
+            embedding = embedding + self.hour_embedding(hours) + self.weekday_embedding(days)
+            embedding = embedding + self.gap_embedding(gaps)
+        for field, table in self.context_token_embeddings.items():
+            values = self._field_list(interaction, field)
+            if target is not None:
+                values = self._put_target(values, interaction[field], target)
+            embedding = embedding + table(values.long())
+        if self.context_float_projection is not None:
+            columns = []
+            for field in self.float_context_fields:
+                values = self._field_list(interaction, field).float()
+                if target is not None:
+                    values = self._put_target(values, interaction[field].float(), target)
+                columns.append(values)
+            embedding = embedding + self.context_float_projection(torch.stack(columns, -1))
+        return embedding * present.unsqueeze(-1)
+
+    def _feedback_values(self, interaction):
+        """``[B, L, F]`` raw feedback values of the history events."""
+        if not self.feedback_fields:
+            return None
+        return torch.stack([self._field_list(interaction, f).float() for f in self.feedback_fields], -1)
+
+    def _feedback_embedding(self, values, present):
+        if values is None:
+            return torch.zeros(present.shape + (self.hidden_size,), device=present.device)
+        standardized = (values - self.feedback_mean) / self.feedback_std
+        features = []
+        for index, field in enumerate(self.feedback_fields):
+            features.append(standardized[..., index])
+            if self._is_binary(field):
+                features.append((values[..., index] >= self.feedback_thresholds[field]).float())
+        features = torch.stack(features, -1) * present.unsqueeze(-1)
+        return self.feedback_projection(features) * present.unsqueeze(-1)
+
+    @staticmethod
+    def _put_target(history, target_values, slot):
+        """Copy of ``history`` (``[B, L]``) with ``target_values`` written at column ``slot``."""
+        history = history.clone()
+        history[torch.arange(len(slot), device=slot.device), slot] = target_values.to(history.dtype)
+        return history
+
+    def _encode(self, items, context, feedback):
+        """Hidden states: ``[B, L, 3, d]`` (full) or ``[B, L, d]`` (simplified)."""
+        batch, length = items.shape
+        positions = self.position_embedding(torch.arange(length, device=items.device)).unsqueeze(0)
+        item_vectors = self.item_embedding(items)
+        if self.variant == "full":
+            if not self.use_target_context:
+                # context then travels with the item token; the query token is a null context
+                item_vectors = item_vectors + context
+                context = self.null_context.expand_as(context)
+            tokens = torch.stack([context, item_vectors, feedback], dim=2)
+            tokens = tokens + positions.unsqueeze(2) + self.token_type_embedding.weight
+            tokens = self.input_dropout(self.input_norm(tokens)).view(batch, 3 * length, -1)
+            return self.encoder(tokens).view(batch, length, 3, -1)
+        fused = self.event_fusion(torch.cat([context, item_vectors, feedback], dim=-1)) + positions
+        return self.encoder(self.input_dropout(self.input_norm(fused)))
+
+    def _simplified_query_inputs(self, hidden, context):
+        """``[h_{t-1}; c_t]`` for every position ``t`` (``h_{-1}`` is a learned start state)."""
+        previous = torch.cat([self.start_state.expand(hidden.shape[0], 1, -1), hidden[:, :-1]], dim=1)
+        if not self.use_target_context:
+            context = self.null_context.expand_as(context)
+        return previous, context
+
+    def _heads(self, items, context, feedback):
+        """Item queries ``[B, L, head]`` and feedback outputs ``[B, L, F]`` at every position."""
+        hidden = self._encode(items, context, feedback)
+        if self.variant == "full":
+            return self.item_query_head(hidden[:, :, 0]), self.feedback_head(hidden[:, :, 1])
+        previous, query_context = self._simplified_query_inputs(hidden, context)
+        queries = self.item_query_head(torch.cat([previous, query_context], -1))
+        feedback_inputs = torch.cat([previous, query_context, self.item_embedding(items)], -1)
+        return queries, self.feedback_head(feedback_inputs)
+
+    def item_output_vectors(self):
+        return self.item_output_projection(self.item_embedding.weight)
+
+    # ------------------------------------------------------------------ training
+    def forward(self, interaction):
+        """Item queries and feedback outputs at every history position."""
+        items = interaction[self.ITEM_SEQ]
+        present = items > 0
+        context = self._context_embedding(interaction, present)
+        feedback_values = self._feedback_values(interaction)
+        feedback = self._feedback_embedding(feedback_values, present)
+        return self._heads(items, context, feedback)
+
+    def calculate_loss(self, interaction):
+        """Next-item sampled softmax + weighted feedback losses, every position at once."""
+        items = interaction[self.ITEM_SEQ]
+        present = items > 0
+        queries, feedback_outputs = self.forward(interaction)
+        next_item_loss = self.next_item_loss(queries[present], items[present])
+        feedback_values = self._feedback_values(interaction)
+        if feedback_values is None:
+            return next_item_loss
+        return next_item_loss, self.feedback_loss(feedback_outputs[present], feedback_values[present])
+
+    def next_item_loss(self, queries, positives):
+        in_batch = torch.unique(positives)
+        uniform = torch.randint(1, self.n_items, (self.uniform_negatives,), device=positives.device)
+        candidates = torch.unique(torch.cat([in_batch, uniform]))
+        log_q = log_expected_count(
+            self.target_item_probs, len(positives), self.uniform_negatives, self.n_items - 1
+        )
+        return sampled_softmax_loss(
+            queries, self.item_output_vectors(), positives, candidates, log_q, self.temperature()
+        )
+
+    def feedback_loss(self, outputs, values):
+        """Sum over feedback fields of ``weight * (BCE or MSE)``."""
+        total = outputs.new_zeros(())
+        for index, field in enumerate(self.feedback_fields):
+            prediction = outputs[:, index]
+            if self._is_binary(field):
+                target = (values[:, index] >= self.feedback_thresholds[field]).float()
+                loss = F.binary_cross_entropy_with_logits(prediction, target)
+            else:
+                target = (values[:, index] - self.feedback_mean[index]) / self.feedback_std[index]
+                loss = F.mse_loss(prediction, target)
+            total = total + self.feedback_weights[field] * loss
+        return total
+
+    # ------------------------------------------------------------------ prediction
+    def _target_window(self, interaction):
+        """History plus one slot for the target event, in at most ``max_seq_length`` slots.
+
+        Returns the items, presence mask, the target slot and the interaction
+        fields needed, with the oldest event dropped where the history is full
+        (the full variant needs a token for the target's context). The target
+        slot holds no item (0) and no feedback: only its context is read.
+        """
+        items = interaction[self.ITEM_SEQ]
+        lengths = interaction[self.ITEM_SEQ_LEN].long()
+        batch, length = items.shape
+        full = lengths >= length
+        items = F.pad(items, (0, 1))
+        slot = torch.where(full, lengths - 1, lengths)
+
+        def window(values):
+            values = F.pad(values, (0, 1))
+            return torch.where(full.unsqueeze(1), values[:, 1:], values[:, :-1])
+
+        return window, window(items), slot
+
+    def _target_queries(self, interaction, target_items=None):
+        """Next-item queries ``[B, head]`` and feedback outputs ``[B, F]`` for the target event.
+
+        Reads the history, the target's context (``use_target_context``) and,
+        only when ``target_items`` is given (feedback prediction), that item.
+        """
+        window, items, slot = self._target_window(interaction)
+        rows = torch.arange(len(slot), device=slot.device)
+        history = items > 0
+        present = history.clone()
+        present[rows, slot] = True
+
+        windowed = {}
+        for field in self._list_fields_read():
+            windowed[field + self.list_suffix] = window(self._field_list(interaction, field))
+            if field in self._context_fields_read():
+                windowed[field] = interaction[field]
+        context = self._context_embedding(windowed, present, target=slot if self.use_target_context else None)
+        if not self.use_target_context:
+            # the target slot has no context of its own
+            context[rows, slot] = 0
+        feedback_values = None
+        if self.feedback_fields:
+            feedback_values = torch.stack(
+                [windowed[f + self.list_suffix].float() for f in self.feedback_fields], -1
+            )
+        feedback = self._feedback_embedding(feedback_values, history)
+        if target_items is not None:
+            items = self._put_target(items, target_items, slot)
+        queries, feedback_outputs = self._heads(items, context, feedback)
+        return queries[rows, slot], feedback_outputs[rows, slot]
+
+    def _context_fields_read(self):
+        return ([self.time_field] if self.time_context else []) + self.context_fields
+
+    def _list_fields_read(self):
+        return list(dict.fromkeys(self._context_fields_read() + self.feedback_fields))
+
+    def full_sort_predict(self, interaction):
+        queries, _ = self._target_queries(interaction)
+        return queries @ self.item_output_vectors().T / self.temperature()
+
+    def predict(self, interaction):
+        queries, _ = self._target_queries(interaction)
+        item_vectors = self.item_output_vectors()[interaction[self.ITEM_ID]]
+        return (queries * item_vectors).sum(-1) / self.temperature()
+
+    def predict_feedback(self, interaction):
+        """Predicted feedback of the target event given its item (probabilities for binary fields).
+
+        Returns a dict field -> ``[B]`` tensor (binary: P(value >= threshold);
+        real: the value in the field's raw units).
+        """
+        _, outputs = self._target_queries(interaction, target_items=interaction[self.ITEM_ID])
+        predictions = {}
+        for index, field in enumerate(self.feedback_fields):
+            if self._is_binary(field):
+                predictions[field] = torch.sigmoid(outputs[:, index])
+            else:
+                predictions[field] = outputs[:, index] * self.feedback_std[index] + self.feedback_mean[index]
+        return predictions
+
+
+@torch.no_grad()
+def feedback_auc(model, eval_data, field=None):
+    """ROC AUC of a binary feedback field's prediction on the targets of ``eval_data``.
+
+    ``eval_data`` is a RecBole evaluation data loader (validation or test).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    field = field or next(f for f in model.feedback_fields if model._is_binary(f))
+    model.eval()
+    scores, labels = [], []
+    for batch in eval_data:
+        interaction = batch[0].to(model.device)
+        scores.append(model.predict_feedback(interaction)[field].cpu().numpy())
+        labels.append((interaction[field] >= model.feedback_thresholds[field]).cpu().numpy())
+    return float(roc_auc_score(np.concatenate(labels), np.concatenate(scores)))

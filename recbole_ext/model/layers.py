@@ -1,0 +1,155 @@
+"""Layers shared by several plugin models.
+
+* :class:`CausalSelfAttention`, :class:`PreLNTransformerBlock` and
+  :class:`CausalTransformerEncoder`: a decoder-only (causal) pre-LayerNorm
+  transformer (Xiong et al., "On Layer Normalization in the Transformer
+  Architecture", ICML 2020) built on
+  :func:`torch.nn.functional.scaled_dot_product_attention`.
+* :func:`build_mlp`: a plain multi-layer perceptron from a list of sizes.
+
+Sequences are expected left-aligned (RecBole's layout: real tokens first,
+padding after), so a causal mask alone keeps padding out of every real
+position's receptive field and no key-padding mask is needed.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "swish": nn.SiLU, "silu": nn.SiLU, "tanh": nn.Tanh}
+
+
+def activation_layer(name):
+    """A fresh activation module by name (``gelu``, ``relu``, ``swish``/``silu``, ``tanh``)."""
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
+    return _ACTIVATIONS[name]()
+
+
+def build_mlp(sizes, activation="gelu", dropout=0.0, final_activation=False):
+    """``Linear -> activation -> dropout`` for every consecutive pair of ``sizes``.
+
+    The last ``Linear`` has no activation or dropout unless ``final_activation``.
+    """
+    if len(sizes) < 2:
+        raise ValueError(f"an MLP needs at least an input and an output size, got {sizes}")
+    layers = []
+    last = len(sizes) - 2
+    for index, (size_in, size_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(size_in, size_out))
+        if index < last or final_activation:
+            layers.append(activation_layer(activation))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention where position ``t`` sees positions ``<= t``."""
+
+    def __init__(self, hidden_size, n_heads, attn_dropout_prob=0.0, hidden_dropout_prob=0.0):
+        super().__init__()
+        if hidden_size % n_heads:
+            raise ValueError(f"hidden_size ({hidden_size}) must be a multiple of n_heads ({n_heads})")
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size)
+        self.out = nn.Linear(hidden_size, hidden_size)
+        self.attn_dropout_prob = attn_dropout_prob
+        self.dropout = nn.Dropout(hidden_dropout_prob)
+
+    def forward(self, x):
+        batch, length, hidden = x.shape
+        qkv = self.qkv(x).view(batch, length, 3, self.n_heads, hidden // self.n_heads)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(
+            query,
+            key,
+            value,
+            dropout_p=self.attn_dropout_prob if self.training else 0.0,
+            is_causal=True,
+        )
+        attended = attended.transpose(1, 2).reshape(batch, length, hidden)
+        return self.dropout(self.out(attended))
+
+
+class PreLNTransformerBlock(nn.Module):
+    """``x + attn(LN(x))`` then ``x + ffn(LN(x))``."""
+
+    def __init__(
+        self,
+        hidden_size,
+        n_heads,
+        inner_size,
+        attn_dropout_prob=0.0,
+        hidden_dropout_prob=0.0,
+        hidden_act="gelu",
+        layer_norm_eps=1e-6,
+    ):
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
+        self.attention = CausalSelfAttention(hidden_size, n_heads, attn_dropout_prob, hidden_dropout_prob)
+        self.feed_forward_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
+        self.feed_forward = nn.Sequential(
+            build_mlp([hidden_size, inner_size, hidden_size], hidden_act, hidden_dropout_prob),
+            nn.Dropout(hidden_dropout_prob),
+        )
+
+    def forward(self, x):
+        x = x + self.attention(self.attention_norm(x))
+        return x + self.feed_forward(self.feed_forward_norm(x))
+
+
+class CausalTransformerEncoder(nn.Module):
+    """A stack of :class:`PreLNTransformerBlock` followed by a final LayerNorm."""
+
+    def __init__(
+        self,
+        n_layers,
+        hidden_size,
+        n_heads,
+        inner_size,
+        attn_dropout_prob=0.0,
+        hidden_dropout_prob=0.0,
+        hidden_act="gelu",
+        layer_norm_eps=1e-6,
+    ):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            PreLNTransformerBlock(
+                hidden_size,
+                n_heads,
+                inner_size,
+                attn_dropout_prob,
+                hidden_dropout_prob,
+                hidden_act,
+                layer_norm_eps,
+            )
+            for _ in range(n_layers)
+        )
+        self.final_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.final_norm(x)
+
+
+def init_weights(module, std):
+    """Normal(0, std) for Linear/Embedding weights, zero biases, unit LayerNorm."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        module.weight.data.normal_(mean=0.0, std=std)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        module.bias.data.zero_()
+    elif isinstance(module, nn.LayerNorm):
+        module.bias.data.zero_()
+        module.weight.data.fill_(1.0)
+
+
+__all__ = [
+    "CausalSelfAttention",
+    "CausalTransformerEncoder",
+    "PreLNTransformerBlock",
+    "activation_layer",
+    "build_mlp",
+    "init_weights",
+]
