@@ -28,6 +28,9 @@ from recbole.utils import ModelType
 #: model name -> module that defines the class of that name
 PLUGIN_MODELS = {
     "WALS": "recbole_ext.model.wals",
+    "ARGUS": "recbole_ext.model.argus",
+    "HybridRoBERTa": "recbole_ext.model.hybrid_roberta",
+    "ImplicitALS": "recbole_ext.baselines.implicit_als",  # benchmark-only baseline
     "Wukong": "recbole_ext.model.wukong",
 }
 

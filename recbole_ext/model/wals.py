@@ -108,6 +108,7 @@ class _PaddedRows:
 
 def _normal_matrices(fixed, cols, excess, mask, w0):
     """Per-row ``sum_i e_ui y_i y_i^T`` and right-hand sides ``sum_i w_ui y_i``."""
+    excess = excess.to(fixed.dtype)
     gathered = fixed[cols] * mask.unsqueeze(-1)
     weighted = gathered * excess.unsqueeze(-1)
     lhs = torch.bmm(gathered.transpose(1, 2), weighted)

@@ -1,0 +1,232 @@
+"""Head-to-head benchmark of plugin and built-in models on one dataset and protocol.
+
+``python run.py --benchmark --models=WALS,BPR,EASE --dataset=ml-100k --seeds=3``
+
+Every model gets the same dataset, split and evaluation settings (the
+command's config files and ``--key=value`` overrides apply to all of them).
+Each finished (model, dataset, settings, seed) run is cached as json under
+``benchmarks/cache/``; running the command again reuses finished runs and
+only trains missing seeds. The table (markdown on stdout, and ``.md`` /
+``.csv`` under ``benchmarks/``) reports best validation score, test metrics
+as mean +- std over seeds, epochs run, seconds per training epoch, parameter
+count, and the training time each model needs to reach the reference
+model's best validation score; a PNG plots the validation score of every
+model against training wall time.
+"""
+
+import hashlib
+import inspect
+import json
+import statistics
+from pathlib import Path
+
+from recbole_ext import registry
+
+BENCHMARK_DIR = Path("benchmarks")
+CACHE_DIR = BENCHMARK_DIR / "cache"
+SEED_BASE = 2020  # RecBole's default seed; seed i of a benchmark is SEED_BASE + i
+
+
+def _file_digest(path):
+    path = Path(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def _model_source_digest(model):
+    """Plugin models are keyed by their code and yaml, so edits invalidate the cache."""
+    if not registry.is_plugin_model(model):
+        import recbole
+
+        return recbole.__version__
+    from recbole.utils import get_model
+
+    source = inspect.getsource(inspect.getmodule(get_model(model)))
+    return hashlib.sha256(source.encode()).hexdigest() + str(_file_digest(registry.model_yaml(model)))
+
+
+def run_key(model, dataset, config_files, overrides, seed):
+    settings = {
+        "model": model,
+        "dataset": dataset,
+        "config_files": [(str(f), _file_digest(f)) for f in config_files],
+        "overrides": {k: str(v) for k, v in sorted(overrides.items())},
+        "dataset_yaml": _file_digest(registry.dataset_yaml(dataset)),
+        "code": _model_source_digest(model),
+        "seed": seed,
+    }
+    blob = json.dumps(settings, sort_keys=True)
+    return f"{model}-{dataset}-s{seed}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+def _count_parameters(model_object):
+    return sum(p.numel() for p in model_object.parameters())
+
+
+def train_once(model, dataset, config_files, overrides, seed):
+    """One training run with early stopping; a json-able summary."""
+    from recbole_ext.runner import run
+
+    result = run(
+        model,
+        dataset,
+        config_files,
+        {**overrides, "seed": seed},
+        show_progress=False,
+        record=True,
+    )
+    config = result["config"]
+    return {
+        "model": model,
+        "dataset": dataset,
+        "seed": seed,
+        "valid_metric": config["valid_metric"].lower(),
+        "best_valid_score": float(result["best_valid_score"]),
+        "best_valid_result": {k: float(v) for k, v in (result["best_valid_result"] or {}).items()},
+        "test_result": {k: float(v) for k, v in result["test_result"].items()},
+        "epochs": len(result["epoch_seconds"]),
+        "train_seconds": sum(result["epoch_seconds"]),
+        "seconds_per_epoch": statistics.mean(result["epoch_seconds"]),
+        "parameters": _count_parameters(result["model_object"]),
+        "curve": [
+            {"seconds": seconds, "epoch": epoch, "valid": {k: float(v) for k, v in valid.items()}}
+            for seconds, epoch, valid in result["curve"]
+        ],
+    }
+
+
+def cached_run(model, dataset, config_files, overrides, seed, cache_dir=None):
+    cache_dir = Path(cache_dir or CACHE_DIR)
+    path = cache_dir / f"{run_key(model, dataset, config_files, overrides, seed)}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    summary = train_once(model, dataset, config_files, overrides, seed)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary, indent=1))
+    tmp.replace(path)
+    return summary
+
+
+def _mean_std(values):
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def seconds_to_reach(run, metric, target):
+    """Training seconds until the validation ``metric`` first reaches ``target``."""
+    for point in run["curve"]:
+        if point["valid"].get(metric, float("-inf")) >= target:
+            return point["seconds"]
+    return None
+
+
+def summarise(runs_by_model, reference, target_metric):
+    """One row per model: aggregated over its seeds."""
+    reference_runs = runs_by_model[reference]
+    target = max(
+        max((p["valid"].get(target_metric, float("-inf")) for p in r["curve"]), default=float("-inf"))
+        for r in reference_runs
+    )
+    rows = []
+    for model, runs in runs_by_model.items():
+        metrics = list(runs[0]["test_result"])
+        reach = [seconds_to_reach(r, target_metric, target) for r in runs]
+        reached = [s for s in reach if s is not None]
+        row = {
+            "model": model,
+            "seeds": len(runs),
+            f"best valid {runs[0]['valid_metric']}": _mean_std([r["best_valid_score"] for r in runs]),
+        }
+        row.update({f"test {m}": _mean_std([r["test_result"][m] for r in runs]) for m in metrics})
+        row["epochs"] = f"{statistics.mean(r['epochs'] for r in runs):.1f}"
+        row["s/epoch"] = f"{statistics.mean(r['seconds_per_epoch'] for r in runs):.2f}"
+        row["params"] = f"{runs[0]['parameters']:,}"
+        row[f"s to {reference} best valid {target_metric}"] = (
+            f"{statistics.mean(reached):.1f} ({len(reached)}/{len(runs)})" if reached else "not reached"
+        )
+        rows.append(row)
+    return rows
+
+
+def markdown_table(rows):
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(row.get(h, "")) for h in header) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def plot_curves(runs_by_model, metric, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for model, runs in runs_by_model.items():
+        for index, run in enumerate(runs):
+            xs = [p["seconds"] for p in run["curve"]]
+            ys = [p["valid"].get(metric) for p in run["curve"]]
+            ax.plot(xs, ys, marker=".", color=f"C{list(runs_by_model).index(model)}",
+                    alpha=1.0 if index == 0 else 0.35, label=model if index == 0 else None)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("training wall time (s, CPU)")
+    ax.set_ylabel(f"validation {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_outputs(rows, runs_by_model, metric, name, command):
+    import csv
+
+    BENCHMARK_DIR.mkdir(exist_ok=True)
+    table = markdown_table(rows)
+    (BENCHMARK_DIR / f"{name}.md").write_text(f"Command: `{command}`\n\n{table}\n")
+    with open(BENCHMARK_DIR / f"{name}.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    plot_curves(runs_by_model, metric, BENCHMARK_DIR / f"{name}.png")
+    return table
+
+
+def run_benchmark(
+    models,
+    dataset,
+    seeds,
+    config_files=(),
+    overrides=None,
+    name=None,
+    reference=None,
+    target_metric=None,
+    command=None,
+):
+    """Train (or reuse) every model x seed, then write and return the table.
+
+    Args:
+        seeds (dict | int): seeds per model, or one count for all.
+        reference (str): model whose best validation ``target_metric`` the
+            time-to-reach column races to (default: the first model).
+    """
+    overrides = dict(overrides or {})
+    config_files = list(config_files)
+    if isinstance(seeds, int):
+        seeds = {model: seeds for model in models}
+    runs_by_model = {
+        model: [
+            cached_run(model, dataset, config_files, overrides, SEED_BASE + index)
+            for index in range(seeds[model])
+        ]
+        for model in models
+    }
+    reference = reference or models[0]
+    target_metric = (target_metric or runs_by_model[reference][0]["valid_metric"]).lower()
+    rows = summarise(runs_by_model, reference, target_metric)
+    name = name or f"{dataset}_{'-'.join(models)}"
+    command = command or "python run.py --benchmark --models={} --dataset={} --seeds={}".format(
+        ",".join(models), dataset, ",".join(f"{m}:{n}" for m, n in seeds.items())
+    )
+    return write_outputs(rows, runs_by_model, target_metric, name, command)

@@ -1,0 +1,264 @@
+"""Command line of ``run.py``: RecBole's ``run_recbole.py`` and ``run_hyper.py`` in one,
+plus ``--benchmark``.
+
+    python run.py --model=WALS [--dataset=ml-100k] [--config_files="a.yaml b.yaml"] [--key=value ...]
+    python run.py --model=WALS --params_file=hyper/WALS.test [--algo=bayes] [--max_evals=10] [--output_file=F]
+    python run.py --benchmark --models=WALS,BPR,EASE [--dataset=ml-100k] [--seeds=3 | --seeds=WALS:3,BPR:1]
+
+``--key=value`` overrides any RecBole setting, with RecBole's precedence
+(command line above config dicts above config files above model yaml).
+Errors in the command line print one line and exit with status 2.
+"""
+
+import ast
+import difflib
+import os
+import sys
+from pathlib import Path
+
+import recbole_ext  # noqa: F401  (applies compat, registers plugin models)
+from recbole_ext import registry
+from recbole_ext.trainer import NaNLossError
+
+_CLI_OPTIONS = {
+    "model": "model name (plugin or RecBole built-in)",
+    "dataset": "dataset name (default ml-100k, embedded in RecBole)",
+    "config_files": "space-separated yaml files",
+    "params_file": "HyperTuning search space (.test file)",
+    "algo": "HyperTuning algorithm: exhaustive, random or bayes",
+    "max_evals": "HyperTuning trial budget",
+    "early_stop": "HyperTuning: stop after this many trials without improvement",
+    "output_file": "HyperTuning result file",
+    "benchmark": "run the head-to-head benchmark",
+    "models": "benchmark: comma-separated model names",
+    "seeds": "benchmark: seeds per model (N, or Model:N,...)",
+    "name": "benchmark: output name under benchmarks/",
+    "reference": "benchmark: model whose best validation score others race to",
+    "target_metric": "benchmark: metric of the time-to-reach column (default valid_metric)",
+}
+_ALGOS = ("exhaustive", "random", "bayes")
+_PARAM_TYPES = {"choice": 1, "uniform": 2, "quniform": 3, "loguniform": 2}
+_EMBEDDED_DATASETS = ("ml-100k",)
+
+
+class UsageError(Exception):
+    """A bad command line: printed as one line, exit status 2."""
+
+
+def parse_args(argv):
+    """Split ``argv`` into run.py options and RecBole ``--key=value`` overrides."""
+    options, overrides = {}, {}
+    for arg in argv:
+        if not arg.startswith("--"):
+            raise UsageError(f"unexpected argument '{arg}': options look like --key=value")
+        key, has_value, value = arg[2:].partition("=")
+        if not key:
+            raise UsageError(f"empty option name in '{arg}'")
+        target = options if key in _CLI_OPTIONS else overrides
+        if not has_value and key != "benchmark":
+            raise UsageError(f"option --{key} needs a value: --{key}=VALUE")
+        target[key] = value if has_value else "true"
+    return options, overrides
+
+
+def _data_path(overrides):
+    return Path(overrides.get("data_path", "dataset/"))
+
+
+def check_model(name):
+    if registry.is_plugin_model(name) or name in registry.builtin_model_names():
+        return
+    choices = registry.plugin_model_names() + registry.builtin_model_names()
+    close = difflib.get_close_matches(name, choices, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise UsageError(f"unknown model '{name}'{hint}; valid choices: {', '.join(choices)}")
+
+
+def available_datasets(data_path):
+    found = {p.name for p in data_path.glob("*") if (p / f"{p.name}.inter").is_file()}
+    return sorted(found | set(_EMBEDDED_DATASETS))
+
+
+def check_dataset(name, overrides):
+    data_path = _data_path(overrides)
+    if name in available_datasets(data_path):
+        return
+    raise UsageError(
+        f"unknown dataset '{name}': no {data_path / name / (name + '.inter')}; "
+        f"valid choices: {', '.join(available_datasets(data_path))} "
+        "(convert raw data first, e.g. python -m recbole_ext.data.movielens --src DIR --out dataset; "
+        "datasets are never downloaded)"
+    )
+
+
+def check_config_files(config_files):
+    for path in config_files:
+        if not Path(path).is_file():
+            raise UsageError(f"config file not found: {path}")
+
+
+def check_params_file(path):
+    """Validate a HyperTuning ``.test`` file line by line (RecBole's own parser skips or evals bad lines)."""
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"params file not found: {path}")
+    for number, line in enumerate(file.read_text().splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split()
+        where = f"{path}:{number}"
+        if len(parts) < 3:
+            raise UsageError(f"{where}: expected 'name type values', got '{line.strip()}'")
+        name, kind, value = parts[0], parts[1], "".join(parts[2:])
+        if kind not in _PARAM_TYPES:
+            raise UsageError(f"{where}: unknown type '{kind}' for '{name}'; valid: {', '.join(_PARAM_TYPES)}")
+        if kind == "choice":
+            try:
+                values = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                raise UsageError(f"{where}: choice values for '{name}' must be a Python list literal") from None
+            if not isinstance(values, list) or not values:
+                raise UsageError(f"{where}: choice values for '{name}' must be a non-empty list")
+            continue
+        bounds = value.split(",")
+        try:
+            floats = [float(b) for b in bounds]
+        except ValueError:
+            floats = []
+        if len(floats) != _PARAM_TYPES[kind] or floats[0] > floats[1]:
+            raise UsageError(
+                f"{where}: {kind} for '{name}' needs {_PARAM_TYPES[kind]} comma-separated numbers low<=high"
+            )
+
+
+def check_overrides(model, dataset, config_files, overrides):
+    """Every ``--key`` must be a setting RecBole or the model knows."""
+    from recbole_ext.runner import build_config
+
+    known = set(build_config(model, dataset, config_files, {}).final_config_dict)
+    for key in overrides:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known) + list(_CLI_OPTIONS), n=3)
+            hint = f"; did you mean {', '.join('--' + c for c in close)}?" if close else ""
+            raise UsageError(f"unknown option --{key} for model {model}{hint}")
+
+
+def _split_list(value):
+    return [item for item in value.replace(",", " ").split() if item]
+
+
+def _run_single(model, dataset, config_files, overrides):
+    from recbole_ext.runner import run
+
+    result = run(model, dataset, config_files, overrides)
+    print(f"test result ({model} on {dataset}): {dict(result['test_result'])}")
+
+
+def _run_hyper(model, dataset, config_files, overrides, options):
+    from recbole_ext.runner import tune
+
+    algo = options.get("algo", "exhaustive")
+    if algo not in _ALGOS:
+        raise UsageError(f"unknown --algo '{algo}'; valid choices: {', '.join(_ALGOS)}")
+    check_params_file(options["params_file"])
+    output = options.get("output_file") or f"hyper_results/{model}_{dataset}.result"
+    best = tune(
+        model,
+        dataset,
+        config_files,
+        overrides,
+        params_file=options["params_file"],
+        algo=algo,
+        max_evals=_positive_int(options, "max_evals", 100),
+        early_stop=_positive_int(options, "early_stop", 10),
+        output_file=output,
+    )
+    print(f"best params: {best['params']}")
+    print(f"best valid score: {best['best_valid_score']}")
+    print(f"test result: {dict(best['test_result'])}")
+    print(f"all trials written to {output}")
+
+
+def _positive_int(options, key, default):
+    try:
+        value = int(options.get(key, default))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise UsageError(f"--{key} must be a positive integer, got '{options[key]}'")
+    return value
+
+
+def _parse_seeds(value, models):
+    if ":" not in value:
+        return {m: _positive_int({"seeds": value}, "seeds", 1) for m in models}
+    seeds = {m: 1 for m in models}
+    for part in _split_list(value):
+        name, _, count = part.partition(":")
+        if name not in seeds:
+            raise UsageError(f"--seeds names '{name}', which is not in --models")
+        seeds[name] = _positive_int({"seeds": count}, "seeds", 1)
+    return seeds
+
+
+def _run_benchmark(dataset, config_files, overrides, options, command):
+    from recbole_ext.benchmark import run_benchmark
+
+    models = _split_list(options.get("models", ""))
+    if not models:
+        raise UsageError("--benchmark needs --models=A,B,...")
+    for model in models:
+        check_model(model)
+    reference = options.get("reference")
+    if reference is not None and reference not in models:
+        raise UsageError(f"--reference '{reference}' is not in --models")
+    table = run_benchmark(
+        models,
+        dataset,
+        seeds=_parse_seeds(options.get("seeds", "1"), models),
+        config_files=config_files,
+        overrides=overrides,
+        name=options.get("name"),
+        reference=reference,
+        target_metric=options.get("target_metric"),
+        command=command,
+    )
+    print(table)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    # RecBole's Config also reads sys.argv; everything it needs is passed explicitly.
+    sys.argv = sys.argv[:1]
+    try:
+        options, overrides = parse_args(argv)
+        dataset = options.get("dataset", "ml-100k")
+        config_files = _split_list(options.get("config_files", ""))
+        check_config_files(config_files)
+        check_dataset(dataset, overrides)
+        if "benchmark" in options:
+            for model in _split_list(options.get("models", "")):
+                check_model(model)
+                check_overrides(model, dataset, config_files, overrides)
+            _run_benchmark(dataset, config_files, overrides, options, "python run.py " + " ".join(argv))
+            return 0
+        if "model" not in options:
+            raise UsageError("missing --model=NAME (or --benchmark --models=A,B)")
+        model = options["model"]
+        check_model(model)
+        check_overrides(model, dataset, config_files, overrides)
+        if "params_file" in options:
+            _run_hyper(model, dataset, config_files, overrides, options)
+        else:
+            _run_single(model, dataset, config_files, overrides)
+        return 0
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, NaNLossError) as error:
+        # Bad data or settings found while loading or training (missing field,
+        # malformed file, NaN loss...). RECBOLE_EXT_DEBUG=1 shows the traceback.
+        if os.environ.get("RECBOLE_EXT_DEBUG"):
+            raise
+        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1

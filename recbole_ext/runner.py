@@ -1,0 +1,165 @@
+"""Building configs and running RecBole jobs the way ``run.py`` does.
+
+Kept apart from the CLI so tests and the benchmark call the same code.
+"""
+
+import logging
+from logging import getLogger
+from time import perf_counter
+
+from recbole.config import Config
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import get_model, get_trainer, init_logger, init_seed
+
+log = getLogger("recbole_ext")
+
+
+def _uses_negative_sampling(config):
+    args = config["train_neg_sample_args"]
+    return bool(args) and args.get("distribution", "none") != "none"
+
+
+def _explicitly_set(config, key):
+    return any(
+        key in source
+        for source in (config.file_config_dict, config.variable_config_dict, config.cmd_config_dict)
+    )
+
+
+def automatic_settings(model, dataset, config_files, overrides):
+    """Settings a RecBole user would add by hand for this model, with why.
+
+    RecBole's overall default samples one uniform negative per interaction,
+    which its CE-loss sequential models (SASRec, LightSANs, ...) reject; the
+    RecBole docs tell users to switch sampling off for them.
+    """
+    probe = Config(model=model, dataset=dataset, config_file_list=config_files, config_dict=dict(overrides))
+    settings = {}
+    if (
+        probe["loss_type"] == "CE"
+        and _uses_negative_sampling(probe)
+        and not _explicitly_set(probe, "train_neg_sample_args")
+    ):
+        settings["train_neg_sample_args"] = None
+        log.info(
+            "%s uses loss_type=CE, which needs no negative sampling: "
+            "setting train_neg_sample_args=None (RecBole's default samples uniform negatives)",
+            model,
+        )
+    return settings
+
+
+def build_config(model, dataset, config_files=None, overrides=None):
+    """RecBole ``Config`` with the plugin's dataset yaml and automatic settings."""
+    overrides = dict(overrides or {})
+    config_files = list(config_files or [])
+    config_dict = {**automatic_settings(model, dataset, config_files, overrides), **overrides}
+    return Config(model=model, dataset=dataset, config_file_list=config_files, config_dict=config_dict)
+
+
+def prepare(config):
+    """Logger, seed, dataset and the three dataloaders, as ``run_recbole`` does."""
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(config)
+    dataset = create_dataset(config)
+    logger.info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    return dataset, train_data, valid_data, test_data
+
+
+def build_model_and_trainer(config, train_data):
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    getLogger().info(model)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    return model, trainer
+
+
+class TrainingRecorder:
+    """Times every training epoch and records each validation result."""
+
+    def __init__(self, trainer):
+        self.epoch_seconds = []
+        self.curve = []  # (training seconds so far, epoch, valid result)
+        self._train_epoch = trainer._train_epoch
+        self._valid_epoch = trainer._valid_epoch
+        trainer._train_epoch = self.train_epoch
+        trainer._valid_epoch = self.valid_epoch
+
+    def train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+        start = perf_counter()
+        loss = self._train_epoch(train_data, epoch_idx, *args, **kwargs)
+        self.epoch_seconds.append(perf_counter() - start)
+        self._epoch = epoch_idx
+        return loss
+
+    def valid_epoch(self, valid_data, *args, **kwargs):
+        score, result = self._valid_epoch(valid_data, *args, **kwargs)
+        self.curve.append((sum(self.epoch_seconds), self._epoch, dict(result)))
+        return score, result
+
+
+def run(model, dataset, config_files=None, overrides=None, show_progress=None, record=False):
+    """Train with early stopping, reload the best checkpoint, evaluate on test."""
+    config = build_config(model, dataset, config_files, overrides)
+    _, train_data, valid_data, test_data = prepare(config)
+    model_obj, trainer = build_model_and_trainer(config, train_data)
+    recorder = TrainingRecorder(trainer) if record else None
+    progress = config["show_progress"] if show_progress is None else show_progress
+    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=True, show_progress=progress)
+    test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=progress)
+    getLogger().info(f"best valid : {best_valid_result}")
+    getLogger().info(f"test result: {test_result}")
+    result = {
+        "model": config["model"],
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+        "config": config,
+        "model_object": model_obj,
+    }
+    if recorder is not None:
+        result["epoch_seconds"] = recorder.epoch_seconds
+        result["curve"] = recorder.curve
+    return result
+
+
+def tune(model, dataset, config_files, overrides, params_file, algo, max_evals, early_stop, output_file):
+    """RecBole HyperTuning over ``params_file``; returns the best trial."""
+    from pathlib import Path
+
+    from recbole.quick_start import objective_function
+    from recbole.trainer import HyperTuning
+
+    fixed = {"model": model, "dataset": dataset, **automatic_settings(model, dataset, config_files, overrides)}
+    fixed.update(overrides)
+
+    def objective(config_dict, config_file_list):
+        result = objective_function({**fixed, **config_dict}, config_file_list)
+        logging.getLogger().handlers.clear()
+        return result
+
+    tuner = HyperTuning(
+        objective,
+        algo=algo,
+        early_stop=early_stop,
+        max_evals=max_evals,
+        params_file=params_file,
+        fixed_config_file_list=list(config_files) or None,
+    )
+    tuner.run()
+    Path(output_file).parent.mkdir(parents=True, exist_ok=True)
+    tuner.export_result(output_file=output_file)
+    best_key = tuner.params2str(tuner.best_params)
+    best = tuner.params2result[best_key]
+    return {
+        "params": tuner.best_params,
+        "best_valid_score": best["best_valid_score"],
+        "test_result": best["test_result"],
+    }
+
+
+__all__ = ["automatic_settings", "build_config", "run", "tune"]
