@@ -135,12 +135,9 @@ def _patch_tune_report():
     real_tune = quick_start.tune
 
     def report(**metrics):
-        try:
-            from ray.air import session
+        from ray.air._internal.session import _get_session
 
-            if session.get_trial_name() is None:
-                return None
-        except Exception:
+        if _get_session(warn=False) is None:
             return None
         return real_tune.report(**metrics)
 

@@ -14,39 +14,40 @@ from recbole.utils import get_model, get_trainer, init_logger, init_seed
 log = getLogger("recbole_ext")
 
 
-def _uses_negative_sampling(config):
-    args = config["train_neg_sample_args"]
-    return bool(args) and args.get("distribution", "none") != "none"
+_CE_CONFLICT = "when the loss_type is CE"
 
 
-def _explicitly_set(config, key):
-    return any(
-        key in source
-        for source in (config.file_config_dict, config.variable_config_dict, config.cmd_config_dict)
-    )
+def _set_in_files(key, config_files):
+    import yaml
+
+    for path in config_files:
+        with open(path, encoding="utf-8") as handle:
+            if key in (yaml.safe_load(handle) or {}):
+                return True
+    return False
 
 
 def automatic_settings(model, dataset, config_files, overrides):
-    """Settings a RecBole user would add by hand for this model, with why.
+    """Settings a RecBole user would add by hand for this model, logged with why.
 
     RecBole's overall default samples one uniform negative per interaction,
-    which its CE-loss sequential models (SASRec, LightSANs, ...) reject; the
-    RecBole docs tell users to switch sampling off for them.
+    which its own Config rejects for CE-loss sequential models (SASRec,
+    LightSANs, ...); RecBole's docs tell users to switch sampling off for
+    them. Done only when the user did not choose a sampling setting.
     """
-    probe = Config(model=model, dataset=dataset, config_file_list=config_files, config_dict=dict(overrides))
-    settings = {}
-    if (
-        probe["loss_type"] == "CE"
-        and _uses_negative_sampling(probe)
-        and not _explicitly_set(probe, "train_neg_sample_args")
-    ):
-        settings["train_neg_sample_args"] = None
+    try:
+        Config(model=model, dataset=dataset, config_file_list=config_files, config_dict=dict(overrides))
+    except ValueError as error:
+        chosen = "train_neg_sample_args" in overrides or _set_in_files("train_neg_sample_args", config_files)
+        if _CE_CONFLICT not in str(error) or chosen:
+            raise
         log.info(
-            "%s uses loss_type=CE, which needs no negative sampling: "
-            "setting train_neg_sample_args=None (RecBole's default samples uniform negatives)",
+            "%s uses loss_type=CE, which needs no negative sampling: setting "
+            "train_neg_sample_args=None (RecBole's default samples uniform negatives)",
             model,
         )
-    return settings
+        return {"train_neg_sample_args": None}
+    return {}
 
 
 def build_config(model, dataset, config_files=None, overrides=None):

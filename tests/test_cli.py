@@ -1,0 +1,127 @@
+"""run.py: exit codes and one-line errors, single runs, HyperTuning and the cached benchmark."""
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from recbole_ext import cli
+from recbole_ext.runner import automatic_settings
+
+from conftest import REPO_ROOT
+
+
+def run_cli(*args):
+    """run.py in a subprocess, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "run.py"), *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def _quiet(data_path):
+    return [f"--data_path={data_path}", "--show_progress=False", "--state=ERROR"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--model=NoSuchModel"], "unknown model 'NoSuchModel'"),
+        (["--model=WALS", "--dataset=no-such-data"], "unknown dataset 'no-such-data'"),
+        (["--model=WALS", "--learning_rat=0.1"], "unknown option --learning_rat"),
+        (["--model=WALS", "stray"], "unexpected argument 'stray'"),
+        (["--model=WALS", "--config_files=missing.yaml"], "config file not found: missing.yaml"),
+        (["--benchmark", "--models=WALS,Nope"], "unknown model 'Nope'"),
+        (["--model=WALS", "--params_file=hyper/WALS.test", "--algo=grid"], "unknown --algo 'grid'"),
+        ([], "missing --model"),
+    ],
+)
+def test_bad_command_lines_exit_2_with_one_line(args, message, capsys):
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_error_lists_valid_choices(capsys):
+    cli.main(["--model=SASRecc"])
+    err = capsys.readouterr().err
+    assert "did you mean SASRec" in err and "WALS" in err and "LightSANs" in err
+
+
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("embedding_size choice 64", "must be a non-empty list"),
+        ("embedding_size choice [", "must be a Python list literal"),
+        ("reg_weight loguniform 2,1", "needs 2 comma-separated numbers"),
+        ("reg_weight normal 0,1", "unknown type 'normal'"),
+        ("alpha", "expected 'name type values'"),
+    ],
+)
+def test_bad_params_file_lines(tmp_path, capsys, line, message):
+    params = tmp_path / "bad.test"
+    params.write_text(f"embedding_size choice [8,16]\n{line}\n")
+    assert cli.main(["--model=WALS", f"--params_file={params}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{params}:2:" in err and message in err
+
+
+def test_shipped_hyper_files_are_valid():
+    for path in sorted((REPO_ROOT / "hyper").glob("*.test")):
+        cli.check_params_file(str(path))
+
+
+def test_bad_data_gives_one_line_and_exit_1(tmp_path, tiny_data_path, capsys):
+    assert cli.main(["--model=WALS", "--dataset=tiny", "--interaction_field=plays", *_quiet(tiny_data_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: interaction_field 'plays' is not a field") and len(err.splitlines()) == 1
+
+
+def test_ce_models_get_sampling_switched_off_with_a_log_line(caplog):
+    with caplog.at_level("INFO", logger="recbole_ext"):
+        assert automatic_settings("SASRec", "ml-100k", [], {}) == {"train_neg_sample_args": None}
+        assert automatic_settings("LightSANs", "ml-100k", [], {}) == {"train_neg_sample_args": None}
+    assert "loss_type=CE" in caplog.text
+    assert automatic_settings("BPR", "ml-100k", [], {}) == {}
+    with pytest.raises(ValueError, match="loss_type is CE"):  # an explicit user choice is respected
+        automatic_settings("SASRec", "ml-100k", [], {"train_neg_sample_args": "{'distribution': 'uniform', 'sample_num': 1}"})
+
+
+def test_run_py_trains_and_prints_test_result(tiny_data_path):
+    done = run_cli("--model=WALS", "--dataset=tiny", "--epochs=2", *_quiet(tiny_data_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "test result (WALS on tiny):" in done.stdout and "ndcg@10" in done.stdout
+
+
+def test_run_py_hyper_tuning_writes_result_file(tmp_path, tiny_data_path):
+    params = tmp_path / "space.test"
+    params.write_text("embedding_size choice [4,8]\n")
+    out = tmp_path / "out.result"
+    done = run_cli(
+        "--model=WALS", "--dataset=tiny", f"--params_file={params}", f"--output_file={out}", "--epochs=1",
+        *_quiet(tiny_data_path),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "best params: {'embedding_size':" in done.stdout
+    assert out.read_text().count("embedding_size:") == 2
+
+
+def test_benchmark_table_cache_and_added_seeds(tmp_path, tiny_data_path, monkeypatch):
+    from recbole_ext import benchmark
+
+    trained = []
+    real_train = benchmark.train_once
+    monkeypatch.setattr(benchmark, "train_once", lambda *a: trained.append(a[0]) or real_train(*a))
+    args = ["--benchmark", "--models=WALS,Pop", "--dataset=tiny", "--name=t", "--epochs=2", *_quiet(tiny_data_path)]
+    assert cli.main(args + ["--seeds=1"]) == 0
+    assert trained == ["WALS", "Pop"]
+    assert cli.main(args + ["--seeds=WALS:2,Pop:1"]) == 0
+    assert trained == ["WALS", "Pop", "WALS"]  # only the new seed was trained
+
+    rows = list(csv.DictReader(open(tmp_path / "benchmarks" / "t.csv")))
+    assert [(r["model"], r["seeds"]) for r in rows] == [("WALS", "2"), ("Pop", "1")]
+    assert {"test ndcg@10", "s/epoch", "params", "epochs"} <= set(rows[0])
+    assert "±" in rows[0]["test ndcg@10"]
+    assert (tmp_path / "benchmarks" / "t.md").read_text().startswith("Command: `python run.py --benchmark")
+    assert (tmp_path / "benchmarks" / "t.png").stat().st_size > 1000

@@ -1,0 +1,184 @@
+"""Plugin core: registration through every stock RecBole entry point,
+yaml precedence, checkpoint reload under torch>=2.6, safe torch.load, HyperTuning."""
+
+import os
+import pickle
+import sys
+
+import pytest
+import torch
+
+from recbole.config import Config
+from recbole.data import create_dataset
+from recbole.data.dataset import Dataset
+from recbole.model.general_recommender.bpr import BPR
+from recbole.utils import get_model, get_trainer
+
+from recbole_ext import registry
+from recbole_ext.model.wals import WALS
+from recbole_ext.trainer import NaNLossError, SweepTrainer
+
+from conftest import quiet_config
+
+
+def test_get_model_and_trainer_find_plugin_models():
+    assert get_model("WALS") is WALS
+    config = Config(model="WALS", dataset="ml-100k")
+    assert get_trainer(config["MODEL_TYPE"], "WALS") is SweepTrainer
+
+
+def test_builtin_models_are_unchanged():
+    from recbole.model.sequential_recommender.sasrec import SASRec
+    from recbole.trainer import Trainer
+
+    assert get_model("SASRec") is SASRec
+    config = Config(model="SASRec", dataset="ml-100k", config_dict={"train_neg_sample_args": None})
+    assert get_trainer(config["MODEL_TYPE"], "SASRec") is Trainer
+    assert config["n_layers"] == 2 and config["loss_type"] == "CE"
+
+
+class GuardedToy(BPR):
+    """A plugin model without its own trainer."""
+
+
+class ToyDataset(Dataset):
+    pass
+
+
+class Toy(BPR):
+    """A plugin model with its own dataset class."""
+
+    dataset_class = ToyDataset
+
+
+def test_plugin_models_without_trainer_get_nan_guard():
+    from recbole.utils import ModelType
+
+    registry.register_model(GuardedToy)
+    assert get_model("GuardedToy") is GuardedToy
+    trainer = get_trainer(ModelType.GENERAL, "GuardedToy")
+    from recbole_ext.trainer import NaNGuardMixin
+
+    assert issubclass(trainer, NaNGuardMixin)
+
+
+def test_plugin_may_not_shadow_builtin():
+    class EASE(BPR):
+        pass
+
+    with pytest.raises(ValueError, match="shadow"):
+        registry.register_model(EASE)
+
+
+def test_plugin_dataset_class_is_used_by_create_dataset(tiny_data_path):
+    registry.register_model(Toy)
+    registry.PLUGIN_MODELS.setdefault("Toy", __name__)
+    try:
+        config = Config(model="Toy", dataset="tiny", config_dict=quiet_config(data_path=str(tiny_data_path)))
+        assert type(create_dataset(config)) is ToyDataset
+    finally:
+        registry.PLUGIN_MODELS.pop("Toy")
+
+
+def _write_yaml(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_model_yaml_precedence_matches_recbole(tmp_path, monkeypatch):
+    props = tmp_path / "props"
+    # epochs: overall.yaml says 300 -> model yaml wins; MAX_ITEM_LIST_LENGTH: the
+    # dataset yaml (ml-100k.yaml) is loaded after the model yaml and wins, as for built-ins.
+    _write_yaml(props / "model" / "WALS.yaml", "epochs: 7\nalpha: 1.5\nreg_weight: 0.2\nMAX_ITEM_LIST_LENGTH: 9\nembedding_size: 8\n")
+    monkeypatch.setattr(registry, "PROPERTIES_DIR", props)
+    config_file = _write_yaml(tmp_path / "user.yaml", "alpha: 2.5\nreg_weight: 0.3\n")
+    monkeypatch.setattr(sys, "argv", ["prog", "--reg_weight=0.5"])
+    config = Config(
+        model="WALS", dataset="ml-100k", config_file_list=[str(config_file)], config_dict={"embedding_size": 16}
+    )
+    assert config["epochs"] == 7  # model yaml over overall.yaml
+    assert config["MAX_ITEM_LIST_LENGTH"] == 50  # dataset yaml over model yaml
+    assert config["alpha"] == 2.5  # config file over model yaml
+    assert config["embedding_size"] == 16  # config dict over model yaml
+    assert config["reg_weight"] == 0.5  # command line over everything
+
+
+def test_plugin_dataset_yaml_is_loaded_for_unknown_datasets(tmp_path, monkeypatch):
+    props = tmp_path / "props"
+    _write_yaml(props / "model" / "WALS.yaml", "epochs: 3\n")
+    _write_yaml(props / "dataset" / "toyset.yaml", "load_col:\n    inter: [user_id, item_id, rating]\n")
+    monkeypatch.setattr(registry, "PROPERTIES_DIR", props)
+    config = Config(model="WALS", dataset="toyset")
+    assert config["load_col"] == {"inter": ["user_id", "item_id", "rating"]}
+    assert "load_col" in config.parameters["Dataset"]
+
+
+def test_run_recbole_reloads_best_checkpoint_and_load_data_and_model(tmp_path, tiny_data_path):
+    from recbole.quick_start import load_data_and_model, run_recbole
+
+    result = run_recbole(
+        model="WALS", dataset="tiny", config_dict=quiet_config(epochs=2, data_path=str(tiny_data_path))
+    )
+    assert result["test_result"]["ndcg@10"] > 0
+    (checkpoint,) = (tmp_path / "saved").glob("WALS-*.pth")
+    config, model, dataset, _, _, test_data = load_data_and_model(str(checkpoint))
+    assert isinstance(model, WALS) and config["model"] == "WALS"
+    saved = torch.load(str(checkpoint))
+    assert torch.equal(saved["state_dict"]["item_embedding"], model.item_embedding.detach())
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > pwned.txt",))
+
+
+def test_torch_load_stays_safe_for_other_files(tmp_path):
+    path = tmp_path / "evil.pth"
+    torch.save({"payload": _Exploit()}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(str(path))
+    assert not (tmp_path / "pwned.txt").exists()
+    # plain tensors load as before
+    torch.save({"w": torch.ones(2)}, tmp_path / "ok.pth")
+    assert torch.equal(torch.load(str(tmp_path / "ok.pth"))["w"], torch.ones(2))
+
+
+def test_objective_function_and_hyper_tuning_run_plugin_model(tmp_path, tiny_data_path):
+    from recbole.quick_start import objective_function
+    from recbole.trainer import HyperTuning
+
+    params = tmp_path / "tiny.test"
+    params.write_text("embedding_size choice [8,16]\n")
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text(
+        f"model: WALS\ndataset: tiny\ndata_path: {tiny_data_path}\nepochs: 1\nshow_progress: False\nstate: ERROR\n"
+    )
+    for algo in ("exhaustive", "random"):
+        tuner = HyperTuning(
+            objective_function, algo=algo, params_file=str(params), fixed_config_file_list=[str(fixed)], max_evals=2
+        )
+        tuner.run()
+        assert len(tuner.params_list) == 2, algo
+        assert tuner.best_params["embedding_size"] in (8, 16)
+        tuner.export_result(output_file=str(tmp_path / f"{algo}.result"))
+        assert "embedding_size:" in (tmp_path / f"{algo}.result").read_text()
+
+
+def test_nan_loss_stops_with_epoch_and_keeps_checkpoint(tmp_path, monkeypatch, tiny_data_path):
+    from recbole_ext.runner import build_config, build_model_and_trainer, prepare
+
+    config = build_config("WALS", "tiny", overrides=quiet_config(epochs=4, data_path=str(tiny_data_path)))
+    _, train, valid, _ = prepare(config)
+    model, trainer = build_model_and_trainer(config, train)
+    original_sweep = model.sweep
+    calls = []
+
+    def sweep_then_nan(show_progress=False):
+        calls.append(1)
+        return original_sweep() if len(calls) < 3 else float("nan")
+
+    monkeypatch.setattr(model, "sweep", sweep_then_nan)
+    with pytest.raises(NaNLossError, match="epoch 2"):
+        trainer.fit(train, valid, saved=True, show_progress=False)
+    assert os.path.isfile(trainer.saved_model_file)
