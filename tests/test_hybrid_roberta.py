@@ -1,0 +1,294 @@
+"""HybridRoBERTa with a tiny random RoBERTa saved to a temporary directory.
+
+The encoder and its byte-level BPE tokenizer are built here (the Hugging
+Face hub is not needed) and loaded by path, through the same
+``AutoModel``/``AutoTokenizer`` code users go through.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import recbole_ext  # noqa: F401
+from recbole.config import Config
+from recbole.data import create_dataset, data_preparation
+from recbole.quick_start import run_recbole
+from recbole.utils import init_seed
+
+from recbole_ext.data.item_text import item_texts
+from recbole_ext.model import text_encoder
+from recbole_ext.model.hybrid_roberta import HybridRoBERTa, ridge_projection
+from recbole_ext.model.text_encoder import (
+    LayerPooling,
+    cached_layer_embeddings,
+    load_encoder,
+    masked_mean,
+    pooled_top_layers,
+)
+
+CORPUS = [
+    "Toy Story",
+    "Animation Children's Comedy",
+    "GoldenEye",
+    "Action Adventure Thriller",
+    "Four Rooms",
+    "Drama Romance War",
+    "the movie of the year",
+]
+
+
+def save_tiny_roberta(directory, seed):
+    from tokenizers import ByteLevelBPETokenizer
+    from tokenizers.processors import RobertaProcessing
+    from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaModel
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        CORPUS * 3, vocab_size=300, min_frequency=1,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False,
+    )
+    bpe._tokenizer.post_processor = RobertaProcessing(
+        ("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>"))
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+        unk_token="<unk>", mask_token="<mask>", model_max_length=128,
+    )
+    torch.manual_seed(seed)
+    config = RobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=140, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    tokenizer.save_pretrained(directory)
+    RobertaModel(config).save_pretrained(directory)
+    return str(directory)
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory):
+    return save_tiny_roberta(tmp_path_factory.mktemp("tiny_roberta"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def other_encoder(tmp_path_factory):
+    return save_tiny_roberta(tmp_path_factory.mktemp("tiny_roberta_other"), seed=1)
+
+
+ML100K_ITEMS = {
+    "load_col": {
+        "inter": ["user_id", "item_id", "rating", "timestamp"],
+        "item": ["item_id", "movie_title", "class"],
+    }
+}
+
+
+def ml100k_config(encoder, cache_dir, **overrides):
+    return {
+        **ML100K_ITEMS,
+        "text_encoder": encoder,
+        "text_cache_dir": str(cache_dir),
+        "embedding_size": 8,
+        "wals_sweeps": 2,
+        "epochs": 1,
+        "show_progress": False,
+        "checkpoint_dir": str(cache_dir / "saved"),
+        "cold_item_ratio": 0.2,
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="module")
+def ml100k(tiny_encoder, tmp_path_factory):
+    """Config and train split of ml-100k with 20 % of items held out."""
+    cache = tmp_path_factory.mktemp("ml100k")
+    config = Config(model="HybridRoBERTa", dataset="ml-100k", config_dict=ml100k_config(tiny_encoder, cache))
+    init_seed(config["seed"], config["reproducibility"])
+    train, _, _ = data_preparation(config, create_dataset(config))
+    return config, train._dataset
+
+
+# --------------------------------------------------------------------- pooling
+def test_pooling_over_top_layers_matches_hand_computation(tiny_encoder):
+    tokenizer, model = load_encoder(tiny_encoder)
+    batch = tokenizer(["Toy Story", "GoldenEye Four Rooms"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**batch).hidden_states
+    assert batch["attention_mask"][0].sum() < batch["attention_mask"].shape[1], "needs padding"
+
+    layers = pooled_top_layers(hidden, batch["attention_mask"], top_layers=2)
+    for row in range(2):
+        n_tokens = int(batch["attention_mask"][row].sum())
+        for slot, layer in enumerate((-2, -1)):
+            by_hand = hidden[layer][row, :n_tokens].sum(0) / n_tokens
+            torch.testing.assert_close(layers[row, slot], by_hand)
+
+    mean = LayerPooling(2, "mean")(layers)
+    torch.testing.assert_close(mean, (layers[:, 0] + layers[:, 1]) / 2)
+    weighted = LayerPooling(2, "weighted")
+    with torch.no_grad():
+        weighted.logits.copy_(torch.tensor([0.0, math.log(3.0)]))
+    torch.testing.assert_close(weighted(layers), 0.25 * layers[:, 0] + 0.75 * layers[:, 1])
+
+
+def test_masked_mean_ignores_padding_and_survives_empty_rows():
+    hidden = torch.tensor([[[1.0], [3.0], [100.0]], [[5.0], [7.0], [9.0]]])
+    mask = torch.tensor([[1, 1, 0], [0, 0, 0]])
+    torch.testing.assert_close(masked_mean(hidden, mask), torch.tensor([[2.0], [0.0]]))
+
+
+def test_weighted_pooling_weights_are_learned():
+    pooling = LayerPooling(3, "weighted")
+    layers = torch.randn(8, 3, 4)
+    target = layers[:, 2]
+    optimizer = torch.optim.Adam(pooling.parameters(), lr=0.1)
+    for _ in range(100):
+        optimizer.zero_grad()
+        (pooling(layers) - target).square().mean().backward()
+        optimizer.step()
+    assert pooling.weights()[2] > 0.9
+
+
+# --------------------------------------------------------------------- cache
+def test_cache_is_reused_and_invalidated(tiny_encoder, other_encoder, tmp_path, monkeypatch):
+    calls = []
+    real_encode = text_encoder.encode_layers
+    monkeypatch.setattr(
+        text_encoder, "encode_layers", lambda *a, **k: calls.append(a[2]) or real_encode(*a, **k)
+    )
+    texts = ["Toy Story", "", "GoldenEye"]
+    first = cached_layer_embeddings(tiny_encoder, texts, 2, 32, tmp_path)
+    again = cached_layer_embeddings(tiny_encoder, texts, 2, 32, tmp_path)
+    assert len(calls) == 1 and torch.equal(first, again)
+    assert first.shape == (3, 2, 16) and torch.isfinite(first).all()
+
+    changed = cached_layer_embeddings(tiny_encoder, ["Toy Story", "", "Four Rooms"], 2, 32, tmp_path)
+    assert len(calls) == 2 and torch.equal(changed[:2], first[:2]) and not torch.equal(changed[2], first[2])
+
+    other = cached_layer_embeddings(other_encoder, texts, 2, 32, tmp_path)
+    assert len(calls) == 3 and not torch.equal(other, first)
+    assert len(list(tmp_path.glob("*.pt"))) == 3
+
+
+# --------------------------------------------------------------------- item text
+def test_item_texts_rebuild_titles_and_genres(ml100k):
+    config, dataset = ml100k
+    texts = item_texts(dataset, ["movie_title", "class"], ". ")
+    toy_story = dataset.token2id(dataset.iid_field, "1")
+    assert texts[toy_story] == "Toy Story. Animation Children's Comedy"
+    assert texts[0] == "" and len(texts) == dataset.item_num
+
+
+def test_missing_text_field_names_it_and_the_available_fields(ml100k):
+    _, dataset = ml100k
+    with pytest.raises(ValueError, match=r"'plot'.*available item fields: movie_title, class"):
+        item_texts(dataset, ["movie_title", "plot"])
+
+
+def test_encoder_not_found_says_what_was_tried_and_how_to_pass_a_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ValueError, match=r"no-such-encoder.*text_encoder=/path/to/dir") as error:
+        load_encoder(str(tmp_path / "no-such-encoder"))
+    assert "\n" not in str(error.value)
+
+
+# --------------------------------------------------------------------- model
+def test_cold_item_gets_a_finite_score_from_its_text_alone(ml100k):
+    config, dataset = ml100k
+    model = HybridRoBERTa(config, dataset)
+    cold = np.flatnonzero(~model.warm_items.numpy()[1:]) + 1
+    assert len(cold) > 0 and np.isin(dataset.cold_item_ids, cold).all()
+    assert torch.count_nonzero(model.item_factors[cold]) == 0, "WALS knows nothing of cold items"
+
+    item = torch.tensor([int(cold[0])])
+    text_only = model.projection(model.layer_pooling(model.text_layers[item]))
+    scores = model.full_sort_predict({model.USER_ID: torch.tensor([1, 2])}).view(2, -1)
+    assert torch.isfinite(scores).all()
+    torch.testing.assert_close(scores[:, item[0]], (model.user_factors[[1, 2]] @ text_only.T).view(-1))
+    assert scores[:, item[0]].abs().sum() > 0
+
+    warm = int(np.flatnonzero(model.warm_items.numpy())[1])
+    torch.testing.assert_close(scores[0, warm], model.user_factors[1] @ model.item_factors[warm])
+
+
+def test_projection_learns_a_synthetic_linear_map(ml100k):
+    config, dataset = ml100k
+    model = HybridRoBERTa(config, dataset)
+    generator = torch.Generator().manual_seed(0)
+    n_items, text_dim, factor_dim = model.n_items, model.text_dim, model.item_factors.shape[1]
+    true_map = torch.randn(factor_dim, text_dim, generator=generator)
+    model.text_layers = torch.randn(n_items, config["top_layers"], text_dim, generator=generator)
+    model.item_factors = model.layer_pooling(model.text_layers) @ true_map.T + 0.5
+    torch.nn.init.zeros_(model.projection.weight)
+
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    items = torch.from_numpy(np.flatnonzero(model.warm_items.numpy()))
+    for step in range(300):
+        batch = items[torch.randint(len(items), (256,), generator=generator)]
+        interaction = {
+            model.USER_ID: torch.ones_like(batch), model.ITEM_ID: batch, model.NEG_ITEM_ID: batch,
+        }
+        optimizer.zero_grad()
+        model.calculate_loss(interaction).backward()
+        optimizer.step()
+    torch.testing.assert_close(model.projection.weight, true_map, atol=0.05, rtol=0.05)
+    torch.testing.assert_close(model.projection.bias, torch.full((factor_dim,), 0.5), atol=0.05, rtol=0.05)
+
+
+def test_ridge_projection_recovers_a_linear_map():
+    generator = torch.Generator().manual_seed(1)
+    text = torch.randn(500, 6, generator=generator)
+    true_map = torch.randn(6, 3, generator=generator)
+    weight, bias = ridge_projection(text, text @ true_map - 2.0, ridge=1e-6)
+    torch.testing.assert_close(weight, true_map.T, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(bias, torch.full((3,), -2.0), atol=1e-3, rtol=1e-3)
+
+
+def test_cold_items_never_reach_training(ml100k):
+    config, dataset = ml100k
+    assert len(dataset.cold_item_ids) == round(0.2 * (dataset.item_num - 1))
+    assert not np.isin(dataset.inter_feat[dataset.iid_field].numpy(), dataset.cold_item_ids).any()
+
+
+def test_fine_tuning_top_layers_uses_the_text_learning_rate(ml100k):
+    config, dataset = ml100k
+    config["text_fine_tune_layers"] = 1
+    config["hybrid_loss"] = "ranking"
+    try:
+        model = HybridRoBERTa(config, dataset)
+    finally:
+        config["text_fine_tune_layers"] = 0
+        config["hybrid_loss"] = "regression"
+    groups = model.optimizer_param_groups(1e-3)
+    assert [g["lr"] for g in groups] == [1e-3, config["text_learning_rate"]]
+    last_block = list(model.fine_tuned_encoder.model.encoder.layer[-1].parameters())
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in last_block}
+    before = [p.detach().clone() for p in last_block]
+    first_block = [p.detach().clone() for p in model.fine_tuned_encoder.model.encoder.layer[0].parameters()]
+
+    model.train()
+    optimizer = torch.optim.Adam(groups)
+    batch = torch.arange(1, 65)
+    interaction = {model.USER_ID: batch, model.ITEM_ID: batch, model.NEG_ITEM_ID: batch.flip(0)}
+    model.calculate_loss(interaction).backward()
+    optimizer.step()
+    assert any(not torch.equal(b, p) for b, p in zip(before, last_block))
+    assert all(
+        torch.equal(b, p)
+        for b, p in zip(first_block, model.fine_tuned_encoder.model.encoder.layer[0].parameters())
+    )
+
+
+# --------------------------------------------------------------------- end to end
+def test_run_recbole_by_name_with_the_tiny_local_encoder(tiny_encoder, tmp_path):
+    result = run_recbole(
+        model="HybridRoBERTa",
+        dataset="ml-100k",
+        config_dict=ml100k_config(tiny_encoder, tmp_path, epochs=2, layer_pooling="weighted", hybrid_loss="both"),
+        saved=False,
+    )
+    assert 0.0 < result["test_result"]["ndcg@10"] <= 1.0
+    assert list(tmp_path.glob("*.pt")), "text embeddings were cached"
