@@ -414,7 +414,6 @@ class ARGUS(SequentialRecommender):
         lengths = interaction[self.ITEM_SEQ_LEN].long()
         batch, length = items.shape
         full = lengths >= length
-        items = F.pad(items, (0, 1))
         slot = torch.where(full, lengths - 1, lengths)
 
         def window(values):

@@ -1,0 +1,330 @@
+"""ARGUS: causal mask, leakage, losses, chunked training data, end-to-end learning."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import recbole_ext  # noqa: F401  (registers ARGUS)
+from recbole.config import Config
+from recbole.data import create_dataset, data_preparation
+from recbole.data.dataset import SequentialDataset
+from recbole.quick_start import run_recbole
+from recbole.utils import get_model, get_trainer, init_seed
+
+from recbole_ext.data.argus_dataset import ARGUSDataset, chunk_bounds
+from recbole_ext.model.argus import (
+    ARGUS,
+    clipped_temperature,
+    feedback_auc,
+    log_expected_count,
+    sampled_softmax_loss,
+)
+from recbole_ext.model.layers import CausalTransformerEncoder
+from recbole_ext.trainer.nan_guard import NaNLossError
+
+N_ITEMS = 30
+N_USERS = 60
+EVENTS_PER_USER = 24
+CHUNK = 8
+
+
+def _synthetic_events(seed=0):
+    """Each user walks item -> item + 1 (mod N_ITEMS); like (rating 5) iff the item id is even."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user in range(1, N_USERS + 1):
+        item = int(rng.integers(N_ITEMS))
+        start = 1_000_000_000 + int(rng.integers(10**6))
+        length = EVENTS_PER_USER - int(rng.integers(0, 6))
+        for step in range(length):
+            item_id = item + 1
+            rows.append((user, item_id, 5.0 if item_id % 2 == 0 else 1.0, start + 3600 * step))
+            item = (item + 1) % N_ITEMS
+    return rows
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("argus_data")
+    (root / "syn").mkdir()
+    with open(root / "syn" / "syn.inter", "w") as f:
+        f.write("user_id:token\titem_id:token\trating:float\ttimestamp:float\n")
+        for user, item, rating, timestamp in _synthetic_events():
+            f.write(f"{user}\t{item}\t{rating}\t{timestamp}\n")
+    return root
+
+
+def _config(data_dir, tmp_path, **overrides):
+    settings = {
+        "data_path": str(data_dir),
+        "checkpoint_dir": str(tmp_path / "saved"),
+        "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
+        "MAX_ITEM_LIST_LENGTH": CHUNK,
+        "hidden_size": 32,
+        "head_size": 32,
+        "inner_size": 64,
+        "n_layers": 1,
+        "n_heads": 2,
+        "hidden_dropout_prob": 0.0,
+        "attn_dropout_prob": 0.0,
+        "uniform_negatives": 16,
+        "train_batch_size": 32,
+        "learning_rate": 0.01,
+        "epochs": 40,
+        "stopping_step": 40,
+        "show_progress": False,
+        "state": "ERROR",
+        "metrics": ["Recall", "NDCG"],
+        "valid_metric": "Recall@10",
+    }
+    settings.update(overrides)
+    return Config(model="ARGUS", dataset="syn", config_dict=settings)
+
+
+def _prepare(config):
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train, valid, test = data_preparation(config, dataset)
+    init_seed(config["seed"], config["reproducibility"])
+    model = get_model("ARGUS")(config, train._dataset)
+    return dataset, train, valid, test, model
+
+
+def _first_eval_batch(loader):
+    return next(iter(loader))[0]
+
+
+# ---------------------------------------------------------------- losses
+
+
+def _slow_sampled_softmax(query, item_vectors, positives, candidates, log_q, temperature):
+    losses = []
+    for row in range(len(query)):
+        positive = int(positives[row])
+        score = lambda item: float(query[row] @ item_vectors[item]) / temperature - float(log_q[item])
+        terms = [score(positive)] + [score(int(c)) for c in candidates if int(c) != positive]
+        losses.append(-terms[0] + math.log(sum(math.exp(t) for t in terms)))
+    return sum(losses) / len(losses)
+
+
+def test_sampled_softmax_matches_slow_reference():
+    generator = torch.Generator().manual_seed(0)
+    query = torch.randn(5, 4, generator=generator, dtype=torch.float64)
+    item_vectors = torch.randn(9, 4, generator=generator, dtype=torch.float64)
+    positives = torch.tensor([1, 3, 3, 8, 2])
+    candidates = torch.tensor([2, 3, 5, 6, 8])  # holds accidental hits of rows 1, 2, 3, 4
+    log_q = torch.randn(9, generator=generator, dtype=torch.float64)
+    fast = sampled_softmax_loss(query, item_vectors, positives, candidates, log_q, torch.tensor(0.7, dtype=torch.float64))
+    slow = _slow_sampled_softmax(query, item_vectors, positives, candidates, log_q, 0.7)
+    assert float(fast) == pytest.approx(slow, rel=1e-9)
+
+
+def test_sampled_softmax_equals_full_softmax_with_every_item_and_uniform_q():
+    generator = torch.Generator().manual_seed(1)
+    n_items = 12  # id 0 is padding
+    query = torch.randn(6, 5, generator=generator, dtype=torch.float64)
+    item_vectors = torch.randn(n_items, 5, generator=generator, dtype=torch.float64)
+    positives = torch.randint(1, n_items, (6,), generator=generator)
+    every_item = torch.arange(1, n_items)
+    uniform_log_q = torch.full((n_items,), math.log(0.3), dtype=torch.float64)
+    sampled = sampled_softmax_loss(query, item_vectors, positives, every_item, uniform_log_q, torch.tensor(2.0, dtype=torch.float64))
+    full = F.cross_entropy(query @ item_vectors[1:].T / 2.0, positives - 1)
+    assert float(sampled) == pytest.approx(float(full), rel=1e-9)
+
+
+def test_log_expected_count_is_inclusion_probability():
+    probs = torch.tensor([0.0, 0.5, 0.1], dtype=torch.float64)
+    log_q = log_expected_count(probs, in_batch_draws=3, uniform_draws=2, n_candidates=4)
+    expected = 1 - (1 - probs) ** 3 * (1 - 1 / 4) ** 2
+    assert torch.allclose(log_q.exp(), expected)
+
+
+def test_temperature_is_clipped_to_paper_range():
+    assert float(clipped_temperature(torch.tensor(10.0))) == pytest.approx(100.0)
+    assert float(clipped_temperature(torch.tensor(-10.0))) == pytest.approx(0.01)
+    assert float(clipped_temperature(torch.tensor(math.log(3.0)))) == pytest.approx(3.0)
+
+
+# ---------------------------------------------------------------- data
+
+
+def test_training_samples_are_one_per_chunk_and_eval_is_unchanged(data_dir, tmp_path):
+    config = _config(data_dir, tmp_path)
+    init_seed(config["seed"], True)
+    dataset = create_dataset(config)
+    assert isinstance(dataset, ARGUSDataset)
+    train, valid, test = dataset.build()
+
+    events = _synthetic_events()
+    lengths = np.bincount([user for user, *_ in events])[1:]
+    training_lengths = lengths - 2  # the last two events are the validation and test targets
+    assert len(train) == int(np.sum(-(-training_lengths // CHUNK)))
+    assert int(train.inter_feat[train.item_list_length_field].max()) <= CHUNK
+
+    # a user's chunks, oldest first, concatenate to exactly its training history
+    users = train.inter_feat[train.uid_field].numpy()
+    user_token = dataset.field2id_token[dataset.uid_field]
+    item_token = dataset.field2id_token[dataset.iid_field]
+    for inner_user in np.unique(users)[:5]:
+        rows = np.flatnonzero(users == inner_user)
+        chunks = train.inter_feat[torch.from_numpy(rows)]
+        order = np.argsort(chunks["timestamp_list"][:, 0].numpy())
+        items = []
+        for row in order:
+            length = int(chunks[train.item_list_length_field][row])
+            items += [int(item_token[i]) for i in chunks["item_id_list"][row][:length]]
+        raw_user = int(user_token[inner_user])
+        expected = [item for user, item, *_ in events if user == raw_user][:-2]
+        assert items == expected
+
+    # validation and test: RecBole's own leave-one-out samples (ARGUS only keeps
+    # rating and timestamp in raw units instead of min-max scaling them)
+    plain = SequentialDataset(_config(data_dir, tmp_path))
+    _, plain_valid, plain_test = plain.build()
+    for ours, theirs in ((valid, plain_valid), (test, plain_test)):
+        assert ours.inter_feat.columns == theirs.inter_feat.columns
+        for field in ("user_id", "item_id", "item_id_list", "item_length"):
+            assert torch.equal(ours.inter_feat[field], theirs.inter_feat[field]), field
+
+
+def test_chunk_bounds_cut_from_the_recent_end():
+    rows, starts, lengths = chunk_bounds([7, 3, 8], 3)
+    assert rows.tolist() == [0, 0, 0, 1, 2, 2, 2]
+    assert starts.tolist() == [4, 1, 0, 0, 5, 2, 0]
+    assert lengths.tolist() == [3, 3, 1, 3, 3, 3, 2]
+
+
+@pytest.mark.parametrize("key", ["feedback_fields", "context_fields"])
+def test_unknown_field_is_one_clear_line(data_dir, tmp_path, key):
+    value = {"no_such_field": 1} if key == "feedback_fields" else ["no_such_field"]
+    overrides = {key: value}
+    if key == "feedback_fields":
+        overrides["feedback_loss_weights"] = {}
+    config = _config(data_dir, tmp_path, **overrides)
+    init_seed(config["seed"], True)
+    train, _, _ = data_preparation(config, create_dataset(config))
+    with pytest.raises(ValueError) as error:
+        ARGUS(config, train._dataset)
+    message = str(error.value)
+    assert "\n" not in message
+    assert key in message and "no_such_field" in message
+    assert "rating" in message and "timestamp" in message
+
+
+# ---------------------------------------------------------------- model structure
+
+
+def test_causal_encoder_never_looks_ahead():
+    torch.manual_seed(0)
+    encoder = CausalTransformerEncoder(n_layers=2, hidden_size=8, n_heads=2, inner_size=16).eval()
+    x = torch.randn(2, 6, 8)
+    changed = x.clone()
+    changed[:, 4] = torch.randn(2, 8)
+    before, after = encoder(x), encoder(changed)
+    assert torch.allclose(before[:, :4], after[:, :4])
+    assert not torch.allclose(before[:, 4:], after[:, 4:])
+
+
+@pytest.mark.parametrize("variant", ["full", "simplified"])
+def test_changing_a_later_event_never_changes_earlier_outputs(data_dir, tmp_path, variant):
+    config = _config(data_dir, tmp_path, argus_variant=variant)
+    _, train, _, _, model = _prepare(config)
+    model.eval()
+    batch = next(iter(train))
+    batch = batch[torch.nonzero(batch[model.ITEM_SEQ_LEN] == CHUNK).view(-1)[:4]]
+    later = 5
+    changed = batch[torch.arange(len(batch))]
+    changed["item_id_list"][:, later] = batch["item_id_list"][:, later] % (model.n_items - 1) + 1
+    changed["rating_list"][:, later] = 6.0 - batch["rating_list"][:, later]
+    changed["timestamp_list"][:, later:] += 7 * 3600
+    with torch.no_grad():
+        queries, feedback = model(batch)
+        changed_queries, changed_feedback = model(changed)
+    assert torch.allclose(queries[:, :later], changed_queries[:, :later], atol=1e-6)
+    assert torch.allclose(feedback[:, :later], changed_feedback[:, :later], atol=1e-6)
+    assert not torch.allclose(queries[:, later + 1 :], changed_queries[:, later + 1 :], atol=1e-4)
+
+
+@pytest.mark.parametrize("variant", ["full", "simplified"])
+@pytest.mark.parametrize("use_target_context", [True, False])
+def test_full_sort_predict_ignores_target_item_and_feedback(data_dir, tmp_path, variant, use_target_context):
+    config = _config(data_dir, tmp_path, argus_variant=variant, use_target_context=use_target_context)
+    _, _, _, test, model = _prepare(config)
+    model.eval()
+    batch = _first_eval_batch(test)
+    tampered = batch[torch.arange(len(batch))]
+    tampered["rating"] = 6.0 - batch["rating"]
+    tampered["item_id"] = batch["item_id"] % (model.n_items - 1) + 1
+    with torch.no_grad():
+        scores = model.full_sort_predict(batch)
+        tampered_scores = model.full_sort_predict(tampered)
+    assert torch.equal(scores, tampered_scores)
+
+    # the target's context is read exactly when use_target_context is on
+    shifted = batch[torch.arange(len(batch))]
+    shifted["timestamp"] = batch["timestamp"] + 5 * 3600
+    with torch.no_grad():
+        shifted_scores = model.full_sort_predict(shifted)
+    assert torch.equal(scores, shifted_scores) != use_target_context
+
+
+# ---------------------------------------------------------------- learning
+
+
+def test_loss_falls(data_dir, tmp_path):
+    config = _config(data_dir, tmp_path)
+    _, train, _, _, model = _prepare(config)
+    batch = next(iter(train))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    initial = float(sum(model.calculate_loss(batch)))
+    for _ in range(30):
+        optimizer.zero_grad()
+        sum(model.calculate_loss(batch)).backward()
+        optimizer.step()
+    assert float(sum(model.calculate_loss(batch))) < 0.7 * initial
+
+
+@pytest.mark.parametrize("variant", ["full", "simplified"])
+def test_learns_next_item_rule_and_feedback_rule(data_dir, tmp_path, variant):
+    config = _config(data_dir, tmp_path, argus_variant=variant)
+    _, train, valid, test, model = _prepare(config)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    trainer.fit(train, valid, saved=True, show_progress=False)
+    result = trainer.evaluate(test, load_best_model=True, show_progress=False)
+    assert result["recall@10"] > 0.9
+    assert feedback_auc(trainer.model, test, "rating") > 0.9
+
+
+def test_nan_loss_stops_with_the_epoch(data_dir, tmp_path):
+    config = _config(data_dir, tmp_path, epochs=2)
+    _, train, valid, _, model = _prepare(config)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    model.calculate_loss = lambda interaction: model.log_temperature * float("nan")
+    with pytest.raises(NaNLossError, match="epoch 0"):
+        trainer.fit(train, valid, saved=True, show_progress=False)
+
+
+@pytest.mark.parametrize("variant", ["full", "simplified"])
+def test_run_recbole_finds_argus_by_name(tmp_path, variant):
+    result = run_recbole(
+        model="ARGUS",
+        dataset="ml-100k",
+        config_dict={
+            "argus_variant": variant,
+            "epochs": 1,
+            "hidden_size": 16,
+            "head_size": 16,
+            "inner_size": 32,
+            "n_layers": 1,
+            "MAX_ITEM_LIST_LENGTH": 20,
+            "train_batch_size": 256,
+            "show_progress": False,
+            "state": "ERROR",
+            "checkpoint_dir": str(tmp_path / "saved"),
+        },
+    )
+    assert set(result["test_result"]) >= {"ndcg@10", "recall@10", "mrr@10"}
+    assert 0.0 <= result["test_result"]["ndcg@10"] <= 1.0
