@@ -54,6 +54,7 @@ class ImplicitALS(GeneralRecommender):
             iterations=1,
             calculate_training_loss=False,
             random_state=config["seed"],
+            num_threads=torch.get_num_threads(),  # the same thread budget as the torch models
         )
         self.als.cg_steps = config["cg_steps"]  # not a constructor argument in implicit 0.7
         self.user_embedding = nn.Parameter(torch.zeros(self.n_users, config["embedding_size"]), requires_grad=False)
