@@ -170,10 +170,11 @@ class Wukong(ContextRecommender):
 
     def _check_config(self, config, dataset):
         if self.num_feature_field == 0:
+            seen = [f"{field} ({dataset.field2type[field].value})" for field in self.field_names if field != self.LABEL]
             raise ValueError(
-                f"Wukong: dataset '{config['dataset']}' has no usable feature field "
-                f"(fields {', '.join(self.field_names) or 'none'}; needs a token or token_seq field, "
-                f"or a float field listed in numerical_features)"
+                f"Wukong: dataset '{config['dataset']}' has no usable feature field: "
+                f"{', '.join(seen) or 'no field besides the label'}; it needs a token or token_seq field, "
+                f"or a float field listed in numerical_features"
             )
         for name, value in (
             ("num_layers", self.num_layers),

@@ -1,0 +1,354 @@
+"""Tests of the Wukong model (arXiv:2403.02545) and the frappe converter."""
+
+import recbole_ext  # noqa: F401  (registers the plugin models)
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from recbole.config import Config
+from recbole.data import create_dataset
+from recbole.quick_start import run_recbole
+from recbole.utils import get_model, init_seed
+from sklearn.metrics import roc_auc_score
+
+from recbole_ext.data.frappe import FRAPPE_FIELDS, convert_frappe, main as frappe_main
+from recbole_ext.model.wukong import LinearCompressBlock, Wukong, WukongLayer, optimized_fm
+
+LABELED_RS = {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "RO", "group_by": None, "mode": "labeled"}
+
+
+def write_inter(folder, name, columns, rows):
+    """``folder/name/name.inter`` with ``columns`` (``field:type``) and ``rows``."""
+    path = folder / name
+    path.mkdir(parents=True, exist_ok=True)
+    lines = ["\t".join(columns)] + ["\t".join(str(value) for value in row) for row in rows]
+    (path / f"{name}.inter").write_text("\n".join(lines) + "\n")
+
+
+def synthetic_config(tmp_path, name, **overrides):
+    config_dict = {
+        "data_path": str(tmp_path),
+        "checkpoint_dir": str(tmp_path / "saved"),
+        "USER_ID_FIELD": "user_id",
+        "ITEM_ID_FIELD": "item_id",
+        "RATING_FIELD": None,
+        "TIME_FIELD": None,
+        "LABEL_FIELD": "label",
+        "threshold": None,
+        "load_col": None,
+        "normalize_all": False,
+        "train_neg_sample_args": None,
+        "eval_args": LABELED_RS,
+        "metrics": ["AUC", "LogLoss"],
+        "valid_metric": "AUC",
+        "state": "ERROR",
+        "show_progress": False,
+    }
+    config_dict.update(overrides)
+    return Config(model="Wukong", dataset=name, config_dict=config_dict)
+
+
+# ---------------------------------------------------------------- optimized FM
+
+
+def test_optimized_fm_equals_naive_product():
+    torch.manual_seed(0)
+    x = torch.randn(3, 7, 5, dtype=torch.float64)
+    y = torch.randn(7, 4, dtype=torch.float64)
+    naive = torch.matmul(torch.matmul(x, x.transpose(1, 2)), y)
+    assert torch.allclose(optimized_fm(x, y), naive)
+
+
+def test_full_rank_identity_gives_plain_fm_interactions():
+    torch.manual_seed(1)
+    x = torch.randn(2, 6, 3, dtype=torch.float64)
+    pairwise_dots = torch.einsum("bid,bjd->bij", x, x)
+    assert torch.allclose(optimized_fm(x, torch.eye(6, dtype=torch.float64)), pairwise_dots)
+
+
+# ---------------------------------------------------------------- one layer
+
+
+def _silence_blocks(layer):
+    """Zero the FMB and LCB so a layer's output is LN(residual) only."""
+    with torch.no_grad():
+        for parameter in list(layer.fmb.mlp.parameters()) + [layer.lcb.weight]:
+            parameter.zero_()
+
+
+def test_layer_shape_and_projected_residual():
+    torch.manual_seed(2)
+    layer = WukongLayer(num_inputs=5, embedding_size=4, fm_rank=3, fmb_units=2, lcb_units=4, fmb_mlp_sizes=[8], dropout=0.0)
+    x = torch.randn(6, 5, 4)
+    assert layer(x).shape == (6, 6, 4)
+    assert isinstance(layer.residual, LinearCompressBlock)
+    assert layer.residual.weight.shape == (6, 5)
+    _silence_blocks(layer)
+    expected = torch.nn.functional.layer_norm(torch.matmul(layer.residual.weight, x), (4,))
+    assert torch.allclose(layer(x), expected, atol=1e-5)
+
+
+def test_layer_keeps_identity_residual_when_sizes_match():
+    torch.manual_seed(3)
+    layer = WukongLayer(num_inputs=6, embedding_size=4, fm_rank=3, fmb_units=2, lcb_units=4, fmb_mlp_sizes=[], dropout=0.0)
+    assert isinstance(layer.residual, torch.nn.Identity)
+    x = torch.randn(5, 6, 4)
+    _silence_blocks(layer)
+    assert torch.allclose(layer(x), torch.nn.functional.layer_norm(x, (4,)), atol=1e-5)
+
+
+def test_lcb_recombines_along_feature_axis():
+    block = LinearCompressBlock(num_inputs=3, num_outputs=2)
+    with torch.no_grad():
+        block.weight.copy_(torch.tensor([[1.0, 0.0, 2.0], [0.0, -1.0, 0.0]]))
+    x = torch.arange(12, dtype=torch.float32).view(1, 3, 4)
+    assert torch.equal(block(x)[0], torch.stack([x[0, 0] + 2 * x[0, 2], -x[0, 1]]))
+
+
+# ---------------------------------------------------------------- whole model on a small dataset
+
+
+@pytest.fixture(scope="module")
+def mixed_dataset(tmp_path_factory):
+    """Two token fields, one token_seq field and two float fields."""
+    folder = tmp_path_factory.mktemp("mixed")
+    rng = np.random.default_rng(0)
+    rows = [
+        (f"u{rng.integers(7)}", f"i{rng.integers(5)}", f"c{rng.integers(3)}",
+         " ".join(f"t{t}" for t in rng.choice(6, size=rng.integers(1, 4), replace=False)),
+         round(float(rng.normal()), 4), round(float(rng.normal()), 4), float(rng.integers(2)))
+        for _ in range(60)
+    ]
+    columns = ["user_id:token", "item_id:token", "city:token", "tags:token_seq", "price:float", "age:float", "label:float"]
+    write_inter(folder, "mixed", columns, rows)
+    config = synthetic_config(
+        folder, "mixed", numerical_features=["price", "age"], embedding_size=4, num_layers=2, fm_rank=3,
+        fmb_units=2, lcb_units=3, fmb_mlp_sizes=[7], head_mlp_sizes=[6, 5], dense_mlp_sizes=[9], dropout_prob=0.0,
+    )
+    init_seed(config["seed"], True)
+    dataset = create_dataset(config)
+    train, _, _ = dataset.build()
+    return config, train
+
+
+def _linear(n_in, n_out, bias=True):
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def _mlp(sizes):
+    return sum(_linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def expected_parameter_count(config, dataset):
+    """Wukong's trainable parameters, written out from the paper's blocks."""
+    d, k = config["embedding_size"], config["fm_rank"]
+    n_f, n_l = config["fmb_units"], config["lcb_units"]
+    tokens = sum(dataset.num(f) for f in ("user_id", "item_id", "city")) * d
+    token_seq = dataset.num("tags") * d
+    n_dense = len(config["numerical_features"])
+    dense = _mlp([n_dense] + config["dense_mlp_sizes"] + [n_dense * d])
+    total, n = tokens + token_seq + dense, 3 + 1 + n_dense
+    for _ in range(config["num_layers"]):
+        fmb = n * k + 2 * n * k + _mlp([n * k] + config["fmb_mlp_sizes"] + [n_f * d])
+        lcb = n_l * n
+        residual = (n_f + n_l) * n if n != n_f + n_l else 0
+        total += fmb + lcb + residual + 2 * d
+        n = n_f + n_l
+    return total + _mlp([n * d] + config["head_mlp_sizes"] + [1])
+
+
+def test_trainable_parameter_count_matches_formula(mixed_dataset):
+    config, dataset = mixed_dataset
+    model = Wukong(config, dataset)
+    counted = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert counted == expected_parameter_count(config, dataset)
+    assert model.first_order_linear is None and model.float_embedding_table is None
+
+
+def test_forward_shapes_and_loss(mixed_dataset):
+    config, dataset = mixed_dataset
+    model = Wukong(config, dataset)
+    batch = dataset.inter_feat[:8]
+    x0 = model.embed_features(batch)
+    assert x0.shape == (8, 6, config["embedding_size"])  # 3 token + 1 token_seq + 2 float
+    scores = model.predict(batch)
+    assert scores.shape == (8,) and bool(((scores > 0) & (scores < 1)).all())
+    loss = model.calculate_loss(batch)
+    loss.backward()
+    assert math.isfinite(loss.item())
+    assert model.dense_embedding[-1].weight.grad.abs().sum() > 0
+
+
+# ---------------------------------------------------------------- 4th-order task: depth matters
+
+
+def write_quartic(folder, rows=3000, seed=0):
+    """Label = sign(x1 x2 x3 x4) of four Gaussian float features, 5% flipped.
+
+    No product of fewer than four of them carries any signal, so the task
+    needs a 4th-order interaction: one FM layer's products reach order 2,
+    two layers' reach order 4.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 4))
+    label = (x.prod(axis=1) > 0) ^ (rng.random(rows) < 0.05)
+    ids = rng.integers(0, 3, size=(rows, 2))
+    columns = ["user_id:token", "item_id:token"] + [f"x{j}:float" for j in range(1, 5)] + ["label:float"]
+    data = [
+        (f"u{i}", f"i{j}", *(f"{value:.5f}" for value in features), float(y))
+        for (i, j), features, y in zip(ids, x, label)
+    ]
+    write_inter(folder, "quartic", columns, data)
+
+
+def fit_and_test_auc(config, train, test, num_layers, seed, steps=200):
+    """Full-batch Adam on the model's own loss; test AUC of the result."""
+    config["num_layers"] = num_layers
+    init_seed(seed, True)
+    model = Wukong(config, train)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.train()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model.calculate_loss(train.inter_feat).backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        scores = model.predict(test.inter_feat).numpy()
+    return roc_auc_score(test.inter_feat["label"].numpy(), scores)
+
+
+def test_two_layers_beat_one_on_fourth_order_interaction(tmp_path):
+    write_quartic(tmp_path)
+    # Linear dense embedding and linear head: the FM stack is the only
+    # source of feature products, as in the paper's order argument.
+    config = synthetic_config(
+        tmp_path, "quartic", numerical_features=["x1", "x2", "x3", "x4"], dense_mlp_sizes=[], head_mlp_sizes=[],
+        fmb_mlp_sizes=[], embedding_size=8, fm_rank=8, fmb_units=4, lcb_units=4, dropout_prob=0.0,
+        eval_args={**LABELED_RS, "split": {"RS": [0.8, 0.0, 0.2]}},
+    )
+    train, _, test = create_dataset(config).build()
+    # The LayerNorms make even one layer more than order 2 (it reaches AUC
+    # ~0.9 here), so single runs can flip; the mean over three seeds cannot.
+    seeds = (1, 2, 3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one_layer = np.mean([fit_and_test_auc(config, train, test, 1, seed) for seed in seeds])
+        two_layers = np.mean([fit_and_test_auc(config, train, test, 2, seed) for seed in seeds])
+    finally:
+        torch.set_num_threads(threads)
+    assert two_layers > 0.9
+    assert two_layers > one_layer + 0.01
+
+
+# ---------------------------------------------------------------- by name, on ml-100k
+
+
+def test_run_recbole_by_name_on_ml100k_labeled(tmp_path):
+    assert get_model("Wukong") is Wukong
+    result = run_recbole(
+        model="Wukong",
+        dataset="ml-100k",
+        config_dict={
+            "load_col": {"inter": ["user_id", "item_id", "rating"], "user": ["user_id", "age", "gender", "occupation"],
+                         "item": ["item_id", "release_year", "class"]},
+            "threshold": {"rating": 4},
+            "eval_args": LABELED_RS,
+            "train_neg_sample_args": None,
+            "metrics": ["AUC", "LogLoss"],
+            "valid_metric": "AUC",
+            "epochs": 1,
+            "train_batch_size": 4096,
+            "embedding_size": 8,
+            "fmb_mlp_sizes": [16],
+            "head_mlp_sizes": [16],
+            "checkpoint_dir": str(tmp_path / "saved"),
+            "state": "ERROR",
+            "show_progress": False,
+        },
+        saved=False,
+    )
+    test_result = result["test_result"]
+    assert 0.55 < test_result["auc"] <= 1.0
+    assert 0.0 < test_result["logloss"] < 1.0
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_dataset_without_feature_fields_is_refused(tmp_path):
+    rows = [(round(0.1 * i, 1), float(i % 2)) for i in range(20)]
+    write_inter(tmp_path, "bare", ["score:float", "label:float"], rows)
+    config = synthetic_config(tmp_path, "bare", USER_ID_FIELD=None, ITEM_ID_FIELD=None)
+    dataset = create_dataset(config)
+    with pytest.raises(ValueError, match=r"no usable feature field.*score"):
+        Wukong(config, dataset)
+
+
+def test_nan_in_float_feature_is_refused(tmp_path):
+    rows = [(f"u{i % 3}", f"i{i % 4}", "" if i == 5 else 1.5 * i, float(i % 2)) for i in range(20)]
+    write_inter(tmp_path, "holes", ["user_id:token", "item_id:token", "price:float", "label:float"], rows)
+    config = synthetic_config(tmp_path, "holes", numerical_features=["price"])
+    with pytest.raises(ValueError, match=r"float field 'price'.*1 NaN"):
+        create_dataset(config)
+
+
+# ---------------------------------------------------------------- frappe converter
+
+
+def _libfm_line(label, indices):
+    return f"{label} " + " ".join(f"{index}:1" for index in indices)
+
+
+def _frappe_rows(count, seed):
+    """Ten one-hot indices per row, in disjoint per-field index ranges."""
+    rng = np.random.default_rng(seed)
+    offsets = 100 * np.arange(len(FRAPPE_FIELDS))
+    return [(int(rng.choice([1, -1])), offsets + rng.integers(0, 3, size=len(FRAPPE_FIELDS))) for _ in range(count)]
+
+
+def test_frappe_converter_concatenates_parts_with_named_fields(tmp_path):
+    src = tmp_path / "raw"
+    src.mkdir()
+    valid, test = _frappe_rows(30, 0), _frappe_rows(12, 1)
+    (src / "frappe.validation.libfm").write_text("\n".join(_libfm_line(*row) for row in valid) + "\n")
+    (src / "frappe.test.libfm").write_text("\n".join(_libfm_line(*row) for row in test) + "\n")
+    folder = convert_frappe(src, tmp_path / "out")
+    inter = pd.read_csv(folder / "frappe.inter", sep="\t", dtype=str)
+    assert list(inter.columns) == [f"{field}:token" for field in FRAPPE_FIELDS] + ["label:float"]
+    assert len(inter) == 42
+    rows = valid + test
+    assert inter["label:float"].astype(float).tolist() == [1.0 if label == 1 else 0.0 for label, _ in rows]
+    assert inter["city:token"].tolist() == [str(indices[-1]) for _, indices in rows]
+
+    # The shipped dataset yaml (labeled mode) loads the converted files.
+    config = Config(model="Wukong", dataset="frappe",
+                    config_dict={"data_path": str(tmp_path / "out"), "state": "ERROR", "checkpoint_dir": str(tmp_path / "saved")})
+    assert config["eval_args"]["mode"] == {"valid": "labeled", "test": "labeled"}
+    dataset = create_dataset(config)
+    assert dataset.label_field == "label" and len(dataset) == 42
+    assert set(FRAPPE_FIELDS) <= set(dataset.field2type)
+
+
+@pytest.mark.parametrize(
+    "bad_line, message",
+    [
+        ("2 1:1 2:1 3:1 4:1 5:1 6:1 7:1 8:1 9:1 10:1", "label must be"),
+        ("1 1:1 2:1 3:1", "expected 10"),
+        ("-1 1:1 2:1 3:1 4:1 5:1 6:1 7:1 8:1 9:1 ten:1", "is not of the form"),
+    ],
+)
+def test_frappe_converter_names_file_and_line_of_bad_input(tmp_path, bad_line, message, capsys):
+    src = tmp_path / "raw"
+    src.mkdir()
+    good = _libfm_line(1, range(10))
+    (src / "frappe.validation.libfm").write_text(f"{good}\n{good}\n{bad_line}\n")
+    with pytest.raises(ValueError, match=rf"frappe.validation.libfm:3: .*{message}"):
+        convert_frappe(src, tmp_path / "out")
+    assert frappe_main(["--src", str(src), "--out", str(tmp_path / "out")]) == 2
+    assert "frappe.validation.libfm:3" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "frappe" / "frappe.inter").exists()
