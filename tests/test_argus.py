@@ -74,6 +74,7 @@ def _config(data_dir, tmp_path, **overrides):
         "train_batch_size": 32,
         "learning_rate": 0.01,
         "epochs": 40,
+        "eval_step": 5,
         "stopping_step": 40,
         "show_progress": False,
         "state": "ERROR",

@@ -141,6 +141,7 @@ class ARGUS(SequentialRecommender):
         self.use_target_context = config["use_target_context"]
         self.time_context = config["time_context"]
         self.uniform_negatives = config["uniform_negatives"]
+        self.exclude_history_items = config["exclude_history_items"]
         self.list_suffix = config["LIST_SUFFIX"]
         self.time_field = config["TIME_FIELD"]
 
@@ -403,12 +404,13 @@ class ARGUS(SequentialRecommender):
 
     # ------------------------------------------------------------------ prediction
     def _target_window(self, interaction):
-        """History plus one slot for the target event, in at most ``max_seq_length`` slots.
+        """History plus one slot for the target event, in ``max_seq_length`` slots.
 
-        Returns the items, presence mask, the target slot and the interaction
-        fields needed, with the oldest event dropped where the history is full
-        (the full variant needs a token for the target's context). The target
-        slot holds no item (0) and no feedback: only its context is read.
+        Returns ``(window, items, slot)``: a function that windows any
+        ``[B, L]`` history list the same way, the windowed items and the
+        target's slot. Where the history is full its oldest event is dropped
+        (training chunks also predict position ``L - 1`` from ``L - 1`` earlier
+        events). The slot holds item 0 and no feedback.
         """
         items = interaction[self.ITEM_SEQ]
         lengths = interaction[self.ITEM_SEQ_LEN].long()
@@ -462,7 +464,10 @@ class ARGUS(SequentialRecommender):
 
     def full_sort_predict(self, interaction):
         queries, _ = self._target_queries(interaction)
-        return queries @ self.item_output_vectors().T / self.temperature()
+        scores = queries @ self.item_output_vectors().T / self.temperature()
+        if self.exclude_history_items:
+            scores = scores.scatter(1, interaction[self.ITEM_SEQ], float("-inf"))
+        return scores
 
     def predict(self, interaction):
         queries, _ = self._target_queries(interaction)
