@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from recbole_ext.model.wals import _PaddedRows, excess_weights, solve_half_step, wals_objective
+from recbole_ext.model.wals import ObservedRows, excess_weights, solve_half_step, wals_objective
 
 
 def _random_problem(seed=0, users=13, items=11, dim=4, density=0.3):
@@ -40,7 +40,7 @@ def _dense_reference(values, fixed, w0, reg, alpha, kind="linear", eps=1.0, freq
 def test_exact_half_step_matches_dense_reference(w0, alpha, kind, freq_exp):
     values, fixed = _random_problem()
     excess = excess_weights(values, alpha, kind, 1.0, freq_exp)
-    solved = solve_half_step(_PaddedRows(excess, fixed.shape[1]), fixed, w0, reg=0.3)
+    solved = solve_half_step(ObservedRows(excess), fixed, w0, reg=0.3)
     reference = _dense_reference(values, fixed, w0, 0.3, alpha, kind, 1.0, freq_exp)
     assert np.allclose(solved.numpy(), reference, rtol=1e-6, atol=1e-9)
 
@@ -49,14 +49,14 @@ def test_item_half_step_matches_reference_on_transpose():
     values, _ = _random_problem(seed=3)
     users = torch.from_numpy(np.random.default_rng(1).normal(size=(values.shape[0], 4)))
     excess = excess_weights(values, 5.0, "linear", 1.0, 0.0).T.tocsr()
-    solved = solve_half_step(_PaddedRows(excess, 4), users, 1.0, reg=0.1)
+    solved = solve_half_step(ObservedRows(excess), users, 1.0, reg=0.1)
     reference = _dense_reference(values.T.tocsr(), users, 1.0, 0.1, 5.0)
     assert np.allclose(solved.numpy(), reference, rtol=1e-6, atol=1e-9)
 
 
 def test_conjugate_gradient_converges_to_exact_solution():
     values, fixed = _random_problem(seed=5)
-    rows = _PaddedRows(excess_weights(values, 4.0, "linear", 1.0, 0.0), 4)
+    rows = ObservedRows(excess_weights(values, 4.0, "linear", 1.0, 0.0))
     exact = solve_half_step(rows, fixed, 1.0, 0.2)
     start = torch.zeros_like(exact)
     cg = solve_half_step(rows, fixed, 1.0, 0.2, solver="cg", current=start, cg_steps=8)
@@ -75,15 +75,16 @@ def test_objective_matches_dense_formula_and_never_increases():
     weights = np.where(dense > 0, w0 + 6.0 * dense, w0)
     pred = X.numpy() @ Y.numpy().T
     expected = (weights * ((dense > 0) - pred) ** 2).sum() + reg * ((X**2).sum() + (Y**2).sum()).item()
-    assert wals_objective(excess, X, Y, w0, reg) == pytest.approx(expected, rel=1e-10)
+    user_rows = ObservedRows(excess)
+    item_rows = user_rows.transpose()
+    assert wals_objective(user_rows, X, Y, w0, reg) == pytest.approx(expected, rel=1e-10)
 
-    user_rows, item_rows = _PaddedRows(excess, 3), _PaddedRows(excess.T.tocsr(), 3)
-    history = [wals_objective(excess, X, Y, w0, reg)]
+    history = [wals_objective(user_rows, X, Y, w0, reg)]
     for solver in ["cholesky"] * 4 + ["cg"] * 4:
         X = solve_half_step(user_rows, Y, w0, reg, solver=solver, current=X)
-        history.append(wals_objective(excess, X, Y, w0, reg))
+        history.append(wals_objective(user_rows, X, Y, w0, reg))
         Y = solve_half_step(item_rows, X, w0, reg, solver=solver, current=Y)
-        history.append(wals_objective(excess, X, Y, w0, reg))
+        history.append(wals_objective(user_rows, X, Y, w0, reg))
     assert all(b <= a * (1 + 1e-12) for a, b in zip(history, history[1:])), history
     assert history[-1] < 0.5 * history[0]
 
@@ -91,8 +92,16 @@ def test_objective_matches_dense_formula_and_never_increases():
 def test_rows_without_interactions_get_zero_factors():
     values = sp.csr_matrix(np.array([[0, 0, 0], [1, 0, 2]], dtype=float))
     fixed = torch.eye(3, dtype=torch.float64)
-    solved = solve_half_step(_PaddedRows(excess_weights(values, 1.0, "linear", 1.0, 0.0), 3), fixed, 1.0, 0.1)
+    solved = solve_half_step(ObservedRows(excess_weights(values, 1.0, "linear", 1.0, 0.0)), fixed, 1.0, 0.1)
     assert torch.all(solved[0] == 0) and torch.all(torch.isfinite(solved))
+
+
+def test_float32_sweeps_track_float64():
+    values, fixed = _random_problem(seed=11)
+    excess = excess_weights(values, 3.0, "linear", 1.0, 0.0)
+    exact64 = solve_half_step(ObservedRows(excess), fixed, 1.0, 0.5)
+    exact32 = solve_half_step(ObservedRows(excess, torch.float32), fixed.float(), 1.0, 0.5)
+    assert torch.allclose(exact32.double(), exact64, rtol=1e-4, atol=1e-5)
 
 
 def test_bad_confidence_is_rejected():

@@ -25,7 +25,10 @@ exactly Hu, Koren and Volinsky's ``1 + alpha * r``.
 Each half-step solves every row exactly (or by a few warm-started conjugate
 gradient steps) using the Gram trick: the unobserved term contributes
 ``w_0 Y^T Y`` to every row's normal equations, so no dense users x items
-matrix is ever formed.
+matrix is ever formed. The observed term is computed with sparse kernels:
+the exact solver builds all per-row ``k x k`` matrices with one sparse x dense
+product against the items' packed outer products; the CG solver never forms
+them (one SDDMM and one SpMM per step), which is what makes it fast.
 """
 
 import numpy as np
@@ -38,8 +41,9 @@ from recbole.utils import InputType, ModelType
 
 from recbole_ext.trainer.sweep import SweepTrainer
 
-# Upper bound on gathered factor entries per block (rows x max_len x dim).
-_BLOCK_BUDGET = 1 << 22
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# Rows per chunk of exact normal matrices: chunk x k(k+1)/2 entries stay small.
+_EXACT_CHUNK_ENTRIES = 1 << 23
 
 
 def confidence(values, alpha, kind="linear", eps=1.0):
@@ -64,65 +68,75 @@ def excess_weights(matrix, alpha, kind, eps, freq_weight_exp):
     return weights
 
 
-class _PaddedRows:
-    """Rows of a CSR matrix, sorted by length and cut into padded blocks."""
+class ObservedRows:
+    """The observed cells of each row with their excess weights ``w_ui - w0``,
+    as torch CSR tensors so sparse kernels (SpMM, SDDMM) do the heavy lifting."""
 
-    def __init__(self, csr, dim):
-        self.indptr = csr.indptr
-        self.indices = csr.indices
-        self.data = csr.data
-        lengths = np.diff(csr.indptr)
-        order = np.argsort(lengths, kind="stable")
-        self.blocks = []
-        start = 0
-        while start < len(order):
-            stop = start + 1
-            while stop < len(order):
-                longest = max(lengths[order[stop]], 1)
-                if (stop - start + 1) * longest * dim > _BLOCK_BUDGET:
-                    break
-                stop += 1
-            self.blocks.append(order[start:stop])
-            start = stop
+    def __init__(self, excess_csr, dtype=torch.float64):
+        excess_csr = excess_csr.tocsr()
+        excess_csr.sort_indices()
+        self.shape = excess_csr.shape
+        self.crow = torch.from_numpy(excess_csr.indptr.astype(np.int64))
+        self.col = torch.from_numpy(excess_csr.indices.astype(np.int64))
+        self.excess_values = torch.from_numpy(excess_csr.data).to(dtype)
+        self.excess = self.with_values(self.excess_values)
 
-    def gather(self, rows):
-        """Column indices, weights and mask of ``rows``, padded to one length."""
-        starts = self.indptr[rows]
-        lengths = self.indptr[rows + 1] - starts
-        width = int(lengths.max()) if len(rows) else 0
-        offsets = starts[:, None] + np.arange(width)[None, :]
-        mask = np.arange(width)[None, :] < lengths[:, None]
-        offsets = np.where(mask, offsets, 0)
-        if len(self.indices) == 0:
-            cols = np.zeros_like(offsets)
-            weights = np.zeros(offsets.shape)
-        else:
-            cols = self.indices[offsets]
-            weights = np.where(mask, self.data[offsets], 0.0)
-        return (
-            torch.from_numpy(cols).long(),
-            torch.from_numpy(weights),
-            torch.from_numpy(mask),
-        )
+    def with_values(self, values):
+        return torch.sparse_csr_tensor(self.crow, self.col, values, size=self.shape)
+
+    def transpose(self):
+        import scipy.sparse as sp
+
+        csr = sp.csr_matrix((self.excess_values.numpy(), self.col.numpy(), self.crow.numpy()), shape=self.shape)
+        return ObservedRows(csr.T.tocsr(), self.excess_values.dtype)
 
 
-def _normal_matrices(fixed, cols, excess, mask, w0):
-    """Per-row ``sum_i e_ui y_i y_i^T`` and right-hand sides ``sum_i w_ui y_i``."""
-    excess = excess.to(fixed.dtype)
-    gathered = fixed[cols] * mask.unsqueeze(-1)
-    weighted = gathered * excess.unsqueeze(-1)
-    lhs = torch.bmm(gathered.transpose(1, 2), weighted)
-    rhs = weighted.sum(1) + w0 * gathered.sum(1)
-    return gathered, excess, lhs, rhs
+def _upper_outer(factors):
+    """Row-wise upper triangle of ``f f^T``: ``[n, k(k+1)/2]``."""
+    upper = torch.triu_indices(factors.shape[1], factors.shape[1])
+    return factors[:, upper[0]] * factors[:, upper[1]], upper
 
 
-def _conjugate_gradient(base, gathered, excess, rhs, start, steps):
-    """A few CG steps on ``(base + Y_u^T E_u Y_u) x = rhs`` for every row."""
+def _exact_solve(rows, fixed, base, w0, progress):
+    """Per-row Cholesky solves of ``(base + sum_i e_ui y_i y_i^T) x = sum_i w_ui y_i``."""
+    dim = fixed.shape[1]
+    rhs = rows.with_values(rows.excess_values + w0) @ fixed
+    outer, upper = _upper_outer(fixed)
+    chunk = max(1, _EXACT_CHUNK_ENTRIES // outer.shape[1])
+    out = torch.empty(rows.shape[0], dim, dtype=fixed.dtype)
+    starts = range(0, rows.shape[0], chunk)
+    for start in starts if progress is None else progress(starts):
+        stop = min(start + chunk, rows.shape[0])
+        sub = _row_slice(rows, start, stop)
+        packed = sub @ outer
+        lhs = base.expand(stop - start, dim, dim).clone()
+        lhs[:, upper[0], upper[1]] += packed
+        lhs[:, upper[1], upper[0]] = lhs[:, upper[0], upper[1]]
+        chol = torch.linalg.cholesky(lhs)
+        out[start:stop] = torch.cholesky_solve(rhs[start:stop].unsqueeze(-1), chol).squeeze(-1)
+    return out
+
+
+def _row_slice(rows, start, stop):
+    lo, hi = int(rows.crow[start]), int(rows.crow[stop])
+    return torch.sparse_csr_tensor(
+        rows.crow[start : stop + 1] - lo, rows.col[lo:hi], rows.excess_values[lo:hi], size=(stop - start, rows.shape[1])
+    )
+
+
+def _conjugate_gradient(rows, fixed, base, w0, start, steps):
+    """``steps`` CG iterations on every row's normal equations at once, warm-started at ``start``.
+
+    The per-row matrices are never formed: ``A_u v = base v + sum_i e_ui (y_i . v) y_i``
+    is one sampled dense-dense product (SDDMM) and one sparse-dense product (SpMM).
+    """
+    fixed_t = fixed.T.contiguous()
 
     def matvec(v):
-        projected = torch.einsum("blk,bk->bl", gathered, v) * excess
-        return v @ base + torch.einsum("blk,bl->bk", gathered, projected)
+        dots = torch.sparse.sampled_addmm(rows.excess, v, fixed_t, beta=0.0).values()
+        return v @ base + rows.with_values(dots * rows.excess_values) @ fixed
 
+    rhs = rows.with_values(rows.excess_values + w0) @ fixed
     x = start.clone()
     residual = rhs - matvec(x)
     direction = residual.clone()
@@ -130,55 +144,40 @@ def _conjugate_gradient(base, gathered, excess, rhs, start, steps):
     for _ in range(steps):
         a_dir = matvec(direction)
         denom = (direction * a_dir).sum(1, keepdim=True)
-        step = torch.where(denom > 0, rs_old / denom.clamp_min(1e-300), torch.zeros_like(denom))
+        step = torch.where(denom > 0, rs_old / denom.clamp_min(1e-30), torch.zeros_like(denom))
         x = x + step * direction
         residual = residual - step * a_dir
         rs_new = (residual * residual).sum(1, keepdim=True)
-        beta = torch.where(rs_old > 0, rs_new / rs_old.clamp_min(1e-300), torch.zeros_like(rs_old))
+        beta = torch.where(rs_old > 0, rs_new / rs_old.clamp_min(1e-30), torch.zeros_like(rs_old))
         direction = residual + beta * direction
         rs_old = rs_new
     return x
 
 
-def solve_half_step(
-    rows, fixed, w0, reg, solver="cholesky", current=None, cg_steps=3, progress=None
-):
+def solve_half_step(rows, fixed, w0, reg, solver="cholesky", current=None, cg_steps=3, progress=None):
     """New factors for every row of ``rows`` with the other side ``fixed``.
 
     Args:
-        rows (_PaddedRows): the observed cells of each row with their excess
-            weights ``w_ui - w0``.
-        fixed (torch.Tensor): float64 factors of the other side, ``[n_cols, k]``.
+        rows (ObservedRows): observed cells and excess weights ``w_ui - w0`` per row.
+        fixed (torch.Tensor): factors of the other side, ``[n_cols, k]``, same dtype as ``rows``.
         w0 (float): weight of every unobserved cell.
         reg (float): L2 regularisation ``lambda``.
         solver (str): ``cholesky`` (exact) or ``cg`` (warm-started from ``current``).
     """
     dim = fixed.shape[1]
     base = w0 * (fixed.T @ fixed) + reg * torch.eye(dim, dtype=fixed.dtype)
-    n_rows = len(rows.indptr) - 1
-    out = torch.zeros(n_rows, dim, dtype=fixed.dtype) if current is None else current.clone()
-    blocks = rows.blocks if progress is None else progress(rows.blocks)
-    for block in blocks:
-        cols, excess, mask = rows.gather(block)
-        gathered, excess, lhs, rhs = _normal_matrices(fixed, cols, excess, mask, w0)
-        index = torch.from_numpy(block).long()
-        if solver == "cholesky":
-            chol = torch.linalg.cholesky(lhs + base)
-            out[index] = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)
-        elif solver == "cg":
-            out[index] = _conjugate_gradient(base, gathered, excess, rhs, out[index], cg_steps)
-        else:
-            raise ValueError(f"solver must be 'cholesky' or 'cg', got {solver!r}")
-    return out
+    if solver == "cholesky":
+        return _exact_solve(rows, fixed, base, w0, progress)
+    if solver == "cg":
+        start = torch.zeros(rows.shape[0], dim, dtype=fixed.dtype) if current is None else current
+        return _conjugate_gradient(rows, fixed, base, w0, start, cg_steps)
+    raise ValueError(f"solver must be 'cholesky' or 'cg', got {solver!r}")
 
 
-def wals_objective(excess_csr, user_factors, item_factors, w0, reg):
+def wals_objective(rows, user_factors, item_factors, w0, reg):
     """The WALS objective, evaluated without a dense users x items matrix."""
-    coo = excess_csr.tocoo()
-    users = torch.from_numpy(coo.row).long()
-    items = torch.from_numpy(coo.col).long()
-    excess = torch.from_numpy(coo.data)
-    pred = (user_factors[users] * item_factors[items]).sum(1)
+    pred = torch.sparse.sampled_addmm(rows.excess, user_factors, item_factors.T.contiguous(), beta=0.0).values()
+    excess = rows.excess_values
     observed = ((w0 + excess) * (1 - pred) ** 2 - w0 * pred**2).sum()
     all_cells = w0 * ((user_factors.T @ user_factors) * (item_factors.T @ item_factors)).sum()
     penalty = reg * (user_factors.square().sum() + item_factors.square().sum())
@@ -212,18 +211,21 @@ class WALS(GeneralRecommender):
                 f"'{dataset.dataset_name}' (fields: {', '.join(dataset.inter_feat.columns)})"
             )
         matrix = dataset.inter_matrix(form="csr", value_field=value_field)
-        self.excess = excess_weights(
+        excess = excess_weights(
             matrix,
             alpha=config["alpha"],
             kind=config["confidence"],
             eps=config["confidence_eps"],
             freq_weight_exp=config["freq_weight_exp"],
         )
-        self._user_rows = _PaddedRows(self.excess, self.embedding_size)
-        self._item_rows = _PaddedRows(self.excess.T.tocsr(), self.embedding_size)
+        if config["wals_dtype"] not in _DTYPES:
+            raise ValueError(f"wals_dtype must be one of {', '.join(_DTYPES)}, got {config['wals_dtype']!r}")
+        dtype = _DTYPES[config["wals_dtype"]]
+        self._user_rows = ObservedRows(excess, dtype)
+        self._item_rows = self._user_rows.transpose()
 
         generator = torch.Generator().manual_seed(config["seed"])
-        init = lambda n: torch.randn(n, self.embedding_size, generator=generator, dtype=torch.float64)
+        init = lambda n: torch.randn(n, self.embedding_size, generator=generator, dtype=dtype)
         self.user_embedding = nn.Parameter(init(self.n_users) * config["init_std"], requires_grad=False)
         self.item_embedding = nn.Parameter(init(self.n_items) * config["init_std"], requires_grad=False)
 
@@ -263,7 +265,7 @@ class WALS(GeneralRecommender):
 
     def objective(self):
         return wals_objective(
-            self.excess, self.user_factors, self.item_factors, self.unobserved_weight, self.reg_weight
+            self._user_rows, self.user_factors, self.item_factors, self.unobserved_weight, self.reg_weight
         )
 
     def forward(self, user, item):
