@@ -79,7 +79,12 @@ class ObservedRows:
         self.crow = torch.from_numpy(excess_csr.indptr.astype(np.int64))
         self.col = torch.from_numpy(excess_csr.indices.astype(np.int64))
         self.excess_values = torch.from_numpy(excess_csr.data).to(dtype)
-        self.excess = self.with_values(self.excess_values)
+
+    @property
+    def excess(self):
+        # Built on demand (cheap, no copy): sparse tensors cannot be deep-copied,
+        # and RecBole deep-copies models to count FLOPs.
+        return self.with_values(self.excess_values)
 
     def with_values(self, values):
         return torch.sparse_csr_tensor(self.crow, self.col, values, size=self.shape)
