@@ -18,6 +18,7 @@ from pathlib import Path
 
 import recbole_ext  # noqa: F401  (applies compat, registers plugin models)
 from recbole_ext import registry
+from recbole_ext.data.atomic import check_atomic_file
 from recbole_ext.trainer import NaNLossError
 
 _CLI_OPTIONS = {
@@ -39,6 +40,7 @@ _CLI_OPTIONS = {
 _ALGOS = ("exhaustive", "random", "bayes")
 _PARAM_TYPES = {"choice": 1, "uniform": 2, "quniform": 3, "loguniform": 2}
 _EMBEDDED_DATASETS = ("ml-100k",)
+_ATOMIC_SUFFIXES = ("inter", "user", "item")
 
 
 class UsageError(Exception):
@@ -61,8 +63,15 @@ def parse_args(argv):
     return options, overrides
 
 
-def _data_path(overrides):
-    return Path(overrides.get("data_path", "dataset/"))
+def _data_path(overrides, config_files=()):
+    """Where RecBole will look for datasets: command line, else the last config file that sets it."""
+    import yaml
+
+    path = "dataset/"
+    for file in config_files:
+        with open(file, encoding="utf-8") as handle:
+            path = (yaml.safe_load(handle) or {}).get("data_path", path)
+    return Path(overrides.get("data_path", path))
 
 
 def check_model(name):
@@ -79,9 +88,13 @@ def available_datasets(data_path):
     return sorted(found | set(_EMBEDDED_DATASETS))
 
 
-def check_dataset(name, overrides):
-    data_path = _data_path(overrides)
+def check_dataset(name, overrides, config_files=()):
+    """The dataset exists locally and its atomic files are well-formed."""
+    data_path = _data_path(overrides, config_files)
     if name in available_datasets(data_path):
+        for path in sorted((data_path / name).glob(f"{name}.*")):
+            if path.suffix.lstrip(".") in _ATOMIC_SUFFIXES:
+                check_atomic_file(path)
         return
     raise UsageError(
         f"unknown dataset '{name}': no {data_path / name / (name + '.inter')}; "
@@ -235,7 +248,7 @@ def main(argv=None):
         dataset = options.get("dataset", "ml-100k")
         config_files = _split_list(options.get("config_files", ""))
         check_config_files(config_files)
-        check_dataset(dataset, overrides)
+        check_dataset(dataset, overrides, config_files)
         if "benchmark" in options:
             for model in _split_list(options.get("models", "")):
                 check_model(model)

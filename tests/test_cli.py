@@ -78,6 +78,22 @@ def test_bad_data_gives_one_line_and_exit_1(tmp_path, tiny_data_path, capsys):
     assert err.startswith("error: interaction_field 'plays' is not a field") and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("user_id:token\titem_id:token\nu1\ti1\nu2\n", "bad.inter:3: 1 columns, header has 2"),
+        ("user_id:token\tscore:float\nu1\tabc\n", "bad.inter:2: field 'score:float' is not a number"),
+        ("user_id\titem_id:token\nu1\ti1\n", "bad.inter:1: header column 'user_id' must be 'name:type'"),
+    ],
+)
+def test_malformed_atomic_file_gives_one_line(tmp_path, capsys, content, message):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "bad.inter").write_text(content)
+    assert cli.main(["--model=WALS", "--dataset=bad", f"--data_path={tmp_path}"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
 def test_ce_models_get_sampling_switched_off_with_a_log_line(caplog):
     with caplog.at_level("INFO", logger="recbole_ext"):
         assert automatic_settings("SASRec", "ml-100k", [], {}) == {"train_neg_sample_args": None}
