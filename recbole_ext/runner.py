@@ -41,21 +41,27 @@ def automatic_settings(model, dataset, config_files, overrides):
         chosen = "train_neg_sample_args" in overrides or _set_in_files("train_neg_sample_args", config_files)
         if _CE_CONFLICT not in str(error) or chosen:
             raise
-        log.info(
-            "%s uses loss_type=CE, which needs no negative sampling: setting "
-            "train_neg_sample_args=None (RecBole's default samples uniform negatives)",
-            model,
-        )
+        log.info(automatic_note(model))
         return {"train_neg_sample_args": None}
     return {}
+
+
+def automatic_note(model):
+    return (
+        f"{model} uses loss_type=CE, which needs no negative sampling: run.py set "
+        "train_neg_sample_args=None (RecBole's default samples uniform negatives)"
+    )
 
 
 def build_config(model, dataset, config_files=None, overrides=None):
     """RecBole ``Config`` with the plugin's dataset yaml and automatic settings."""
     overrides = dict(overrides or {})
     config_files = list(config_files or [])
-    config_dict = {**automatic_settings(model, dataset, config_files, overrides), **overrides}
-    return Config(model=model, dataset=dataset, config_file_list=config_files, config_dict=config_dict)
+    automatic = automatic_settings(model, dataset, config_files, overrides)
+    config = Config(model=model, dataset=dataset, config_file_list=config_files, config_dict={**automatic, **overrides})
+    # Logged again by prepare(), once RecBole's logger writes to the run log.
+    config.automatic_notes = [automatic_note(model)] if automatic else []
+    return config
 
 
 def prepare(config):
@@ -64,6 +70,8 @@ def prepare(config):
     init_logger(config)
     logger = getLogger()
     logger.info(config)
+    for note in getattr(config, "automatic_notes", []):
+        logger.warning(note)
     dataset = create_dataset(config)
     logger.info(dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
@@ -135,8 +143,10 @@ def tune(model, dataset, config_files, overrides, params_file, algo, max_evals, 
     from recbole.quick_start import objective_function
     from recbole.trainer import HyperTuning
 
-    fixed = {"model": model, "dataset": dataset, **automatic_settings(model, dataset, config_files, overrides)}
-    fixed.update(overrides)
+    automatic = automatic_settings(model, dataset, config_files, overrides)
+    if automatic:
+        print(automatic_note(model))
+    fixed = {"model": model, "dataset": dataset, **automatic, **overrides}
 
     def objective(config_dict, config_file_list):
         result = objective_function({**fixed, **config_dict}, config_file_list)
