@@ -80,7 +80,7 @@ def ensure_atomic_files(name, data_root):
         return
     module, function, source = spec
     convert = getattr(importlib.import_module(module), function)
-    convert(source, Path(data_root) / name, name=name)
+    convert(source, data_root, name=name)
 
 
 # ----------------------------------------------------------------------- metrics
@@ -286,9 +286,11 @@ def main(argv=None):
     parser.add_argument("--knn_k", type=int, default=50)
     parser.add_argument("--data_root", default="dataset")
     parser.add_argument("--tag", default="", help="suffix of the output file name")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (small ops lose time to thread sync on busy cores)")
     parser.add_argument("overrides", nargs="*", help="config overrides key=value (YAML values)")
     args = parser.parse_args(argv)
 
+    torch.set_num_threads(args.threads)
     overrides = {"text_encoder": args.text_encoder or packaged_minilm_dir(), **parse_overrides(args.overrides)}
     ensure_atomic_files(args.dataset, args.data_root)
     runs, infos = [], []
@@ -297,7 +299,8 @@ def main(argv=None):
         runs.append(results)
         infos.append(info)
         print(f"seed {seed}: {info}", flush=True)
-    encoder = Path(overrides["text_encoder"]).name if Path(overrides["text_encoder"]).is_dir() else overrides["text_encoder"]
+    encoder = Path(overrides["text_encoder"])
+    encoder = "/".join(encoder.parts[-2:]) if encoder.is_dir() else overrides["text_encoder"]
     report = "\n".join(
         [
             f"## Item cold start on {args.dataset} ({args.seeds} seeds, mean ± std)",

@@ -37,8 +37,11 @@ def user_sequences(valid_path, test_path):
 
 
 def convert_amazon_games(src_dir, out_dir, name="amazon-games"):
-    """Write ``out_dir/<name>.inter`` (user_id, item_id, timestamp) and ``<name>.item`` (item_id, title)."""
-    src, out = Path(src_dir), Path(out_dir)
+    """Write ``out_dir/<name>/<name>.inter`` (user_id, item_id, timestamp) and ``.item`` (item_id, title).
+
+    ``out_dir`` is a RecBole ``data_path`` (as for ``convert_movielens``); returns the dataset folder.
+    """
+    src, out = Path(src_dir), Path(out_dir) / name
     for needed in ("Games.item", "Games-6k.valid.inter", "Games-6k.test.inter"):
         if not (src / needed).is_file():
             raise ValueError(f"amazon-games: {src / needed} not found")

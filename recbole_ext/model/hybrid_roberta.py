@@ -40,14 +40,38 @@ from recbole_ext.model.text_encoder import (
     cached_layer_embeddings,
 )
 from recbole_ext.model.wals import WALS
+from recbole_ext.registry import model_yaml
 from recbole_ext.trainer.param_groups import ParamGroupTrainer
 
 _LOSSES = ("regression", "ranking", "both")
 
 
+class WALSConfigView:
+    """``config`` for the inner WALS: keys this run does not set take ``WALS.yaml``'s defaults.
+
+    So HybridRoBERTa follows the WALS defaults as they are tuned, and any
+    WALS key (``reg_weight``, ``alpha``, ``solver`` ...) can still be set.
+    """
+
+    def __init__(self, config):
+        import yaml
+
+        self.config = config
+        self.defaults = yaml.safe_load(model_yaml("WALS").read_text()) or {}
+
+    def __getitem__(self, key):
+        return self.config[key] if key in self.config else self.defaults.get(key)
+
+    def __contains__(self, key):
+        return key in self.config or key in self.defaults
+
+    def __getattr__(self, name):
+        return getattr(self.config, name)
+
+
 def fit_wals_factors(config, dataset, sweeps):
     """User and item factors of the plugin's WALS fitted on ``dataset`` for ``sweeps`` sweeps."""
-    wals = WALS(config, dataset)
+    wals = WALS(WALSConfigView(config), dataset)
     for _ in range(sweeps):
         wals.sweep()
     return wals.user_factors.float(), wals.item_factors.float()
@@ -100,6 +124,8 @@ class HybridRoBERTa(GeneralRecommender):
         counts = np.bincount(dataset.inter_feat[self.ITEM_ID].numpy(), minlength=self.n_items)
         self.register_buffer("warm_items", torch.from_numpy(counts > 0))
 
+        self.n_warm = max(int(self.warm_items[1:].sum()), 1)
+        self.ridge_lambda = config["ridge_lambda"]
         self._build_text(config, dataset)
         self.layer_pooling = LayerPooling(config["top_layers"], config["layer_pooling"])
         self.projection = nn.Linear(self.text_dim, users.shape[1])
@@ -110,7 +136,7 @@ class HybridRoBERTa(GeneralRecommender):
             else None
         )
         if config["projection_init"] == "ridge":
-            self._init_projection_by_ridge(config["ridge_lambda"])
+            self._init_projection_by_ridge(self.ridge_lambda)
 
     # ----------------------------------------------------------------- building
     def _collaborative_factors(self, config, dataset):
@@ -121,7 +147,7 @@ class HybridRoBERTa(GeneralRecommender):
     def _build_text(self, config, dataset):
         texts = item_texts(dataset, config["text_fields"], config["text_separator"])
         self.fine_tuned_encoder = None
-        self._eval_layers = None
+        self._eval_text = None
         if config["text_fine_tune_layers"]:
             self.fine_tuned_encoder = TrainableTopLayers(
                 config["text_encoder"],
@@ -165,23 +191,34 @@ class HybridRoBERTa(GeneralRecommender):
 
     # ----------------------------------------------------------------- scoring
     def text_vectors(self, items=None):
-        """Projected text of ``items`` (all items when None) in the factor space."""
-        if self.fine_tuned_encoder is not None and (self.training or items is not None):
-            items = torch.arange(self.n_items, device=self.device) if items is None else items
-            layers = self.fine_tuned_encoder(items)
-        elif self.fine_tuned_encoder is not None:
-            if self._eval_layers is None:
-                self._eval_layers = self._all_fine_tuned_layers()
-            layers = self._eval_layers
-        else:
-            layers = self.text_layers if items is None else self.text_layers[items]
+        """Projected text of ``items`` (all items when None) in the factor space.
+
+        In eval mode all items' vectors are computed once (RecBole scores a
+        few users per ``full_sort_predict`` call); ``train()``/``eval()`` drop them.
+        """
+        if items is None and not self.training:
+            if self._eval_text is None:
+                with torch.no_grad():
+                    self._eval_text = self._project(self._all_text_layers())
+            return self._eval_text
+        if items is None:
+            return self._project(self._all_text_layers())
+        if self.fine_tuned_encoder is not None:
+            return self._project(self.fine_tuned_encoder(items))
+        return self._project(self.text_layers[items])
+
+    def _project(self, layers):
         return self.projection(self.layer_pooling(layers))
 
+    def _all_text_layers(self):
+        if self.fine_tuned_encoder is None:
+            return self.text_layers
+        return self._all_fine_tuned_layers()
+
     def train(self, mode=True):
-        self._eval_layers = None
+        self._eval_text = None
         return super().train(mode)
 
-    @torch.no_grad()
     def _all_fine_tuned_layers(self, batch_size=256):
         items = torch.arange(self.n_items, device=self.device)
         return torch.cat([self.fine_tuned_encoder(chunk) for chunk in items.split(batch_size)])
@@ -217,7 +254,7 @@ class HybridRoBERTa(GeneralRecommender):
         loss = torch.zeros((), device=self.device)
         pos_text, neg_text = self.text_vectors(pos), self.text_vectors(neg)
         if self.hybrid_loss in ("regression", "both"):
-            loss = loss + (pos_text - self.item_factors[pos]).square().sum(-1).mean()
+            loss = loss + self._ridge_loss(pos_text, self.item_factors[pos])
         if self.hybrid_loss in ("ranking", "both"):
             users = self.user_factors[user]
             margin = (users * pos_text).sum(-1) - (users * neg_text).sum(-1)
@@ -225,6 +262,17 @@ class HybridRoBERTa(GeneralRecommender):
         if self.mix_logit is not None or self.score_head is not None:
             loss = loss + self._bpr(self._combined_margin(user, pos, neg), valid)
         return loss
+
+    def _ridge_loss(self, predicted, factors):
+        """The ridge objective of ``ridge_projection``, divided by the number of warm items.
+
+        Batch items come with their training interactions, so popular items
+        weigh more than in the closed form. Without the penalty, gradient
+        steps drift from the ridge solution towards least squares and overfit
+        (cold NDCG@10 fell, see docs/models/HybridRoBERTa.md).
+        """
+        penalty = self.ridge_lambda / self.n_warm * self.projection.weight.square().sum()
+        return (predicted - factors).square().sum(-1).mean() + penalty
 
     def _combined_margin(self, user, pos, neg):
         if self.score_head is None:
