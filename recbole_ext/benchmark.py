@@ -121,17 +121,22 @@ def seconds_to_reach(run, metric, target):
     return None
 
 
+def _best_on_curve(run, metric):
+    return max((p["valid"].get(metric, float("-inf")) for p in run["curve"]), default=float("-inf"))
+
+
 def summarise(runs_by_model, reference, target_metric):
-    """One row per model: aggregated over its seeds."""
-    reference_runs = runs_by_model[reference]
-    target = max(
-        max((p["valid"].get(target_metric, float("-inf")) for p in r["curve"]), default=float("-inf"))
-        for r in reference_runs
-    )
+    """One row per model, aggregated over its seeds.
+
+    The time-to-reach column races each run to the reference model's best
+    validation ``target_metric`` on the same seed (hence the same split).
+    """
+    targets = {run["seed"]: _best_on_curve(run, target_metric) for run in runs_by_model[reference]}
+    fallback = max(targets.values())
     rows = []
     for model, runs in runs_by_model.items():
         metrics = list(runs[0]["test_result"])
-        reach = [seconds_to_reach(r, target_metric, target) for r in runs]
+        reach = [seconds_to_reach(r, target_metric, targets.get(r["seed"], fallback)) for r in runs]
         reached = [s for s in reach if s is not None]
         row = {
             "model": model,

@@ -40,6 +40,8 @@ _SAFE_EXACT = {
     "builtins.slice",
     "yaml.loader.FullLoader",  # Config keeps its yaml loader class
     "numpy.ndarray",
+    "numpy.matrix",  # EASE keeps a dense item-similarity np.matrix
+    "numpy.matrixlib.defmatrix.matrix",
     "numpy.dtype",
     "numpy.core.multiarray._reconstruct",
     "numpy.core.multiarray.scalar",

@@ -182,3 +182,11 @@ def test_nan_loss_stops_with_epoch_and_keeps_checkpoint(tmp_path, monkeypatch, t
     with pytest.raises(NaNLossError, match="epoch 2"):
         trainer.fit(train, valid, saved=True, show_progress=False)
     assert os.path.isfile(trainer.saved_model_file)
+
+
+def test_checkpoint_with_numpy_state_reloads(tiny_data_path):
+    """EASE keeps numpy/scipy state in its checkpoint (``other_parameter``)."""
+    from recbole.quick_start import run_recbole
+
+    result = run_recbole(model="EASE", dataset="tiny", config_dict=quiet_config(data_path=str(tiny_data_path)))
+    assert result["test_result"]["ndcg@10"] > 0
