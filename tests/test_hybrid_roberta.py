@@ -257,6 +257,24 @@ def test_ridge_projection_recovers_a_linear_map():
     torch.testing.assert_close(bias, torch.full((3,), -2.0), atol=1e-3, rtol=1e-3)
 
 
+def test_wals_checkpoint_is_loaded_and_checked(ml100k, tmp_path):
+    config, dataset = ml100k
+    users = torch.randn(dataset.user_num, 8)
+    items = torch.randn(dataset.item_num, 8)
+    good, bad = tmp_path / "wals.pth", tmp_path / "other.pth"
+    torch.save({"state_dict": {"user_embedding": users, "item_embedding": items}}, good)
+    torch.save({"state_dict": {"user_embedding": users[:5], "item_embedding": items}}, bad)
+    config["wals_checkpoint"] = str(good)
+    try:
+        model = HybridRoBERTa(config, dataset)
+        torch.testing.assert_close(model.user_factors, users)
+        config["wals_checkpoint"] = str(bad)
+        with pytest.raises(ValueError, match=r"other.pth: factors for 5 users"):
+            HybridRoBERTa(config, dataset)
+    finally:
+        config["wals_checkpoint"] = None
+
+
 def test_cold_items_never_reach_training(ml100k):
     config, dataset = ml100k
     assert len(dataset.cold_item_ids) == round(0.2 * (dataset.item_num - 1))

@@ -118,6 +118,9 @@ class HybridRoBERTa(GeneralRecommender):
         self.text_learning_rate = config["text_learning_rate"]
         self.head_dropout = config["wals_score_dropout"]
 
+        if config["projection_init"] not in ("ridge", "random"):
+            raise ValueError(f"projection_init must be 'ridge' or 'random', got {config['projection_init']!r}")
+        self._build_text(config, dataset)
         users, items = self._collaborative_factors(config, dataset)
         self.register_buffer("user_factors", users)
         self.register_buffer("item_factors", items)
@@ -126,7 +129,6 @@ class HybridRoBERTa(GeneralRecommender):
 
         self.n_warm = max(int(self.warm_items[1:].sum()), 1)
         self.ridge_lambda = config["ridge_lambda"]
-        self._build_text(config, dataset)
         self.layer_pooling = LayerPooling(config["top_layers"], config["layer_pooling"])
         self.projection = nn.Linear(self.text_dim, users.shape[1])
         self.mix_logit = nn.Parameter(torch.tensor(-4.0)) if config["warm_mix"] else None
