@@ -59,7 +59,21 @@ def run_key(model, dataset, config_files, overrides, seed):
 
 
 def _count_parameters(model_object):
-    return sum(p.numel() for p in model_object.parameters())
+    """Torch parameters, or for memory-based models (EASE, ItemKNN, Pop) the
+    entries of the arrays they store instead (``other_parameter``)."""
+    learned = sum(p.numel() for p in model_object.parameters())
+    if learned > 1:
+        return f"{learned:,}"
+    stored = sum(_entries(value) for value in model_object.other_parameter().values())
+    return f"{stored:,} stored"
+
+
+def _entries(value):
+    if hasattr(value, "nnz"):  # scipy sparse
+        return int(value.nnz)
+    if hasattr(value, "numel"):  # torch tensor
+        return int(value.numel())
+    return int(getattr(value, "size", 1))
 
 
 def train_once(model, dataset, config_files, overrides, seed):
@@ -146,7 +160,8 @@ def summarise(runs_by_model, reference, target_metric):
         row.update({f"test {m}": _mean_std([r["test_result"][m] for r in runs]) for m in metrics})
         row["epochs"] = f"{statistics.mean(r['epochs'] for r in runs):.1f}"
         row["s/epoch"] = f"{statistics.mean(r['seconds_per_epoch'] for r in runs):.2f}"
-        row["params"] = f"{runs[0]['parameters']:,}"
+        params = runs[0]["parameters"]
+        row["params"] = f"{params:,}" if isinstance(params, int) else params
         row[f"s to {reference} best valid {target_metric}"] = (
             f"{statistics.mean(reached):.1f} ({len(reached)}/{len(runs)})" if reached else "not reached"
         )
