@@ -320,3 +320,13 @@ def test_run_recbole_by_name_with_the_tiny_local_encoder(tiny_encoder, tmp_path)
     )
     assert 0.0 < result["test_result"]["ndcg@10"] <= 1.0
     assert list(tmp_path.glob("*.pt")), "text embeddings were cached"
+
+
+def test_cold_start_metrics_match_a_hand_computation():
+    from recbole_ext.cold_start import ranking_metrics
+
+    scores = torch.tensor([[0.9, 0.1, 0.5, 0.0], [0.0, 0.2, 0.1, 0.3]])
+    positives = torch.tensor([[False, True, True, False], [False, True, False, False]])
+    ndcg, recall = ranking_metrics(scores, positives, k=2)
+    torch.testing.assert_close(ndcg, torch.tensor([(1 / math.log2(3)) / (1 + 1 / math.log2(3)), 1 / math.log2(3)]))
+    torch.testing.assert_close(recall, torch.tensor([0.5, 1.0]))
