@@ -16,6 +16,10 @@ Fixes:
   ``numpy.random.RandomState``; hyperopt 0.3 calls ``rng.integers``.
 * **ray.tune outside a Ray session.** ``objective_function`` reports to
   ``ray.tune`` unconditionally; without a session that only logs noise.
+* **Anomaly detection.** RecBole's ``sine.py`` calls
+  ``torch.autograd.set_detect_anomaly(True)`` at import time, and importing
+  any sequential model (SASRec too) imports it: every backward pass of the
+  process then runs about twice as slow. It is switched back off.
 * **Warnings.** Deprecation warnings from RecBole's dependencies flood the run
   log; they are silenced (errors are not).
 """
@@ -155,12 +159,19 @@ def _silence_warnings():
     logging.getLogger("ray").setLevel(logging.ERROR)
 
 
+def _undo_global_anomaly_detection():
+    import recbole.model.sequential_recommender  # noqa: F401  (imports sine.py, which turns it on)
+
+    torch.autograd.set_detect_anomaly(False)
+
+
 def apply():
     """Apply every compatibility fix once."""
     global _APPLIED
     if _APPLIED:
         return
     _silence_warnings()
+    _undo_global_anomaly_detection()
     _patch_torch_load()
     _patch_hyperopt_rng()
     _patch_tune_report()

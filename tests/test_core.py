@@ -190,3 +190,10 @@ def test_checkpoint_with_numpy_state_reloads(tiny_data_path):
 
     result = run_recbole(model="EASE", dataset="tiny", config_dict=quiet_config(data_path=str(tiny_data_path)))
     assert result["test_result"]["ndcg@10"] > 0
+
+
+def test_anomaly_detection_is_off_after_recbole_imports_sequential_models():
+    from recbole.utils import get_model
+
+    get_model("SASRec")  # imports recbole's sine.py, which switches it on globally
+    assert not torch.is_anomaly_enabled()
