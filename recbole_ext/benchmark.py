@@ -213,6 +213,15 @@ def write_outputs(rows, runs_by_model, metric, name, command):
     return table
 
 
+def overrides_for(model, dataset, config_files, overrides):
+    """The overrides that mean something to ``model`` (a key only another model
+    knows, such as an ARGUS option, neither reaches nor re-keys a built-in's runs)."""
+    from recbole_ext.runner import known_settings
+
+    known = known_settings(model, dataset, config_files)
+    return {key: value for key, value in overrides.items() if key in known}
+
+
 def run_benchmark(
     models,
     dataset,
@@ -235,13 +244,12 @@ def run_benchmark(
     config_files = list(config_files)
     if isinstance(seeds, int):
         seeds = {model: seeds for model in models}
-    runs_by_model = {
-        model: [
-            cached_run(model, dataset, config_files, overrides, SEED_BASE + index)
-            for index in range(seeds[model])
+    runs_by_model = {}
+    for model in models:
+        own = overrides_for(model, dataset, config_files, overrides)
+        runs_by_model[model] = [
+            cached_run(model, dataset, config_files, own, SEED_BASE + index) for index in range(seeds[model])
         ]
-        for model in models
-    }
     reference = reference or models[0]
     target_metric = (target_metric or runs_by_model[reference][0]["valid_metric"]).lower()
     rows = summarise(runs_by_model, reference, target_metric)

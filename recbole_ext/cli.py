@@ -144,16 +144,16 @@ def check_params_file(path):
             )
 
 
-def check_overrides(model, dataset, config_files, overrides):
-    """Every ``--key`` must be a setting RecBole or the model knows."""
-    from recbole_ext.runner import build_config
+def check_overrides(models, dataset, config_files, overrides):
+    """Every ``--key`` must be a setting RecBole or one of the models knows."""
+    from recbole_ext.runner import known_settings
 
-    known = set(build_config(model, dataset, config_files, {}).final_config_dict)
+    known = set().union(*(known_settings(model, dataset, config_files) for model in models))
     for key in overrides:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known) + list(_CLI_OPTIONS), n=3)
             hint = f"; did you mean {', '.join('--' + c for c in close)}?" if close else ""
-            raise UsageError(f"unknown option --{key} for model {model}{hint}")
+            raise UsageError(f"unknown option --{key} for model {', '.join(models)}{hint}")
 
 
 def _split_list(value):
@@ -250,16 +250,18 @@ def main(argv=None):
         check_config_files(config_files)
         check_dataset(dataset, overrides, config_files)
         if "benchmark" in options:
-            for model in _split_list(options.get("models", "")):
+            models = _split_list(options.get("models", ""))
+            for model in models:
                 check_model(model)
-                check_overrides(model, dataset, config_files, overrides)
+            if models:
+                check_overrides(models, dataset, config_files, overrides)
             _run_benchmark(dataset, config_files, overrides, options, "python run.py " + " ".join(argv))
             return 0
         if "model" not in options:
             raise UsageError("missing --model=NAME (or --benchmark --models=A,B)")
         model = options["model"]
         check_model(model)
-        check_overrides(model, dataset, config_files, overrides)
+        check_overrides([model], dataset, config_files, overrides)
         if "params_file" in options:
             _run_hyper(model, dataset, config_files, overrides, options)
         else:

@@ -64,6 +64,11 @@ def build_config(model, dataset, config_files=None, overrides=None):
     return config
 
 
+def known_settings(model, dataset, config_files=()):
+    """Every setting name the model's config has (RecBole's, the model yaml's, the files')."""
+    return set(build_config(model, dataset, list(config_files), {}).final_config_dict)
+
+
 def prepare(config):
     """Logger, seed, dataset and the three dataloaders, as ``run_recbole`` does."""
     init_seed(config["seed"], config["reproducibility"])

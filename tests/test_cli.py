@@ -141,3 +141,12 @@ def test_benchmark_table_cache_and_added_seeds(tmp_path, tiny_data_path, monkeyp
     assert "±" in rows[0]["test ndcg@10"]
     assert (tmp_path / "benchmarks" / "t.md").read_text().startswith("Command: `python run.py --benchmark")
     assert (tmp_path / "benchmarks" / "t.png").stat().st_size > 1000
+
+
+def test_benchmark_passes_each_model_only_the_overrides_it_knows(tiny_data_path):
+    from recbole_ext.benchmark import overrides_for
+
+    overrides = {"alpha": "2.0", "epochs": "3", "data_path": str(tiny_data_path)}
+    assert overrides_for("WALS", "tiny", [], overrides) == overrides
+    assert overrides_for("Pop", "tiny", [], overrides) == {"epochs": "3", "data_path": str(tiny_data_path)}
+    assert cli.main(["--benchmark", "--models=WALS,Pop", "--dataset=tiny", "--alphaa=2", f"--data_path={tiny_data_path}"]) == 2
