@@ -17,6 +17,15 @@ from sklearn.metrics import roc_auc_score
 from recbole_ext.data.frappe import FRAPPE_FIELDS, convert_frappe, main as frappe_main
 from recbole_ext.model.wukong import LinearCompressBlock, Wukong, WukongLayer, optimized_fm
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine run fastest on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 LABELED_RS = {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "RO", "group_by": None, "mode": "labeled"}
 
 
@@ -234,13 +243,8 @@ def test_two_layers_beat_one_on_fourth_order_interaction(tmp_path):
     # The LayerNorms make even one layer more than order 2 (it reaches AUC
     # ~0.9 here), so single runs can flip; the mean over three seeds cannot.
     seeds = (1, 2, 3)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        one_layer = np.mean([fit_and_test_auc(config, train, test, 1, seed) for seed in seeds])
-        two_layers = np.mean([fit_and_test_auc(config, train, test, 2, seed) for seed in seeds])
-    finally:
-        torch.set_num_threads(threads)
+    one_layer = np.mean([fit_and_test_auc(config, train, test, 1, seed) for seed in seeds])
+    two_layers = np.mean([fit_and_test_auc(config, train, test, 2, seed) for seed in seeds])
     assert two_layers > 0.9
     assert two_layers > one_layer + 0.01
 
