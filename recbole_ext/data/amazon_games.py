@@ -1,4 +1,4 @@
-"""Amazon Video Games (RecBole's ``Games-6k`` files) -> plain atomic files.
+"""Amazon Video Games (RecBole's ``Games-6k`` files) to plain atomic files.
 
 Source: the RUCAIBox release of Amazon 2018 "Video Games" reviews (Ni, Li
 and McAuley, EMNLP 2019) as RecBole sequential benchmark files:
@@ -12,6 +12,10 @@ one interaction per item with its position as ``timestamp``.
 
 import csv
 from pathlib import Path
+
+import pandas as pd
+
+from recbole_ext.data.atomic import converter_main, write_atomic
 
 
 def _read_rows(path):
@@ -41,26 +45,30 @@ def convert_amazon_games(src_dir, out_dir, name="amazon-games"):
 
     ``out_dir`` is a RecBole ``data_path`` (as for ``convert_movielens``); returns the dataset folder.
     """
-    src, out = Path(src_dir), Path(out_dir) / name
+    src = Path(src_dir)
     for needed in ("Games.item", "Games-6k.valid.inter", "Games-6k.test.inter"):
         if not (src / needed).is_file():
             raise ValueError(f"amazon-games: {src / needed} not found")
-    out.mkdir(parents=True, exist_ok=True)
     sequences = user_sequences(src / "Games-6k.valid.inter", src / "Games-6k.test.inter")
-    with open(out / f"{name}.inter", "w", encoding="utf-8") as handle:
-        handle.write("user_id:token\titem_id:token\ttimestamp:float\n")
-        for user, items in sequences.items():
-            for position, item in enumerate(items):
-                handle.write(f"{user}\t{item}\t{position}\n")
-    with open(out / f"{name}.item", "w", encoding="utf-8") as handle:
-        handle.write("item_id:token\ttitle:token_seq\n")
-        for row in _read_rows(src / "Games.item"):
-            title = " ".join(row.get("title", "").split())
-            handle.write(f"{row['item_id']}\t{title}\n")
-    return out
+    inter = pd.DataFrame(
+        [(user, item, position) for user, items in sequences.items() for position, item in enumerate(items)],
+        columns=["user_id:token", "item_id:token", "timestamp:float"],
+    )
+    items = pd.DataFrame(
+        [(row["item_id"], " ".join(row.get("title", "").split())) for row in _read_rows(src / "Games.item")],
+        columns=["item_id:token", "title:token_seq"],
+    )
+    return write_atomic(Path(out_dir) / name, name, {"inter": inter, "item": items})
+
+
+def main(argv=None):
+    return converter_main(
+        convert_amazon_games, __doc__.splitlines()[0], "folder with Games.item and Games-6k.*.inter", argv,
+        name="amazon-games",
+    )
 
 
 if __name__ == "__main__":
     import sys
 
-    convert_amazon_games(*sys.argv[1:3])
+    sys.exit(main())

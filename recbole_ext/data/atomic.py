@@ -57,3 +57,27 @@ def check_atomic_file(path):
                         float(cell)
                     except ValueError:
                         raise ValueError(f"{path}:{number}: field '{column}' is not a number: {cell!r}") from None
+
+
+def converter_main(convert, description, src_help, argv=None, name=None):
+    """Command line shared by the converters: ``--src DIR [--out dataset] [--name NAME]``.
+
+    ``convert(src, out[, name])`` returns the folder written; a ``ValueError`` /
+    ``OSError`` (missing file, malformed line) prints one line and exits 2.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--src", required=True, help=src_help)
+    parser.add_argument("--out", default="dataset", help="RecBole data_path to write into")
+    if name is not None:
+        parser.add_argument("--name", default=name, help="dataset name")
+    args = parser.parse_args(argv)
+    try:
+        folder = convert(args.src, args.out, args.name) if name is not None else convert(args.src, args.out)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {folder}")
+    return 0

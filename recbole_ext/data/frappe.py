@@ -11,13 +11,12 @@ fields and a 0/1 ``label:float``, so RecBole can split it itself.
     python -m recbole_ext.data.frappe --src ../shared/datasets/frappe --out dataset
 """
 
-import argparse
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from recbole_ext.data.atomic import write_atomic
+from recbole_ext.data.atomic import converter_main, write_atomic
 
 #: field names, in the order the libfm columns hold them
 FRAPPE_FIELDS = (
@@ -84,17 +83,7 @@ def convert_frappe(src_dir, out_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--src", required=True, help="folder with frappe.validation.libfm / frappe.test.libfm")
-    parser.add_argument("--out", default="dataset", help="RecBole data_path to write into")
-    args = parser.parse_args(argv)
-    try:
-        folder = convert_frappe(args.src, args.out)
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {folder}")
-    return 0
+    return converter_main(convert_frappe, __doc__.splitlines()[0], "folder with frappe.validation.libfm / frappe.test.libfm", argv)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,13 @@ RecBole's embedded ml-100k, so configs carry over.
     python -m recbole_ext.data.movielens --src ../shared/datasets/ml-latest-small --out dataset
 """
 
-import argparse
 import re
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from recbole_ext.data.atomic import write_atomic
+from recbole_ext.data.atomic import converter_main, write_atomic
 
 _TITLE_YEAR = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
 _REQUIRED = {
@@ -86,18 +85,9 @@ def convert_movielens(src_dir, out_dir, name="ml-latest-small"):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--src", required=True, help="folder with ratings.csv and movies.csv")
-    parser.add_argument("--out", default="dataset", help="RecBole data_path to write into")
-    parser.add_argument("--name", default="ml-latest-small", help="dataset name")
-    args = parser.parse_args(argv)
-    try:
-        folder = convert_movielens(args.src, args.out, args.name)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {folder}")
-    return 0
+    return converter_main(
+        convert_movielens, __doc__.splitlines()[0], "folder with ratings.csv and movies.csv", argv, name="ml-latest-small"
+    )
 
 
 if __name__ == "__main__":
