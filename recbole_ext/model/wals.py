@@ -230,9 +230,11 @@ class WALS(GeneralRecommender):
         self._item_rows = self._user_rows.transpose()
 
         generator = torch.Generator().manual_seed(config["seed"])
-        init = lambda n: torch.randn(n, self.embedding_size, generator=generator, dtype=dtype)
-        self.user_embedding = nn.Parameter(init(self.n_users) * config["init_std"], requires_grad=False)
-        self.item_embedding = nn.Parameter(init(self.n_items) * config["init_std"], requires_grad=False)
+        # Small positive factors: the first sweep then starts along the popularity
+        # direction (as the implicit library does); a zero-mean start scored lower.
+        init = lambda n: torch.rand(n, self.embedding_size, generator=generator, dtype=dtype) * config["init_scale"]
+        self.user_embedding = nn.Parameter(init(self.n_users), requires_grad=False)
+        self.item_embedding = nn.Parameter(init(self.n_items), requires_grad=False)
 
     @property
     def user_factors(self):
