@@ -23,6 +23,7 @@ only the configurations (and settings) that are not there yet.
 """
 
 import argparse
+import re
 import csv
 import sys
 import time
@@ -153,6 +154,11 @@ def read_finished_rows(csv_path):
     return {(row["model"], row["config"], row["settings"]): row for row in rows}
 
 
+def _readable(config_key):
+    """``a=1b=[2]`` (the cache key) shown as ``a=1 b=[2]``."""
+    return re.sub(r"(?<=[\d\]])(?=[a-z_]+=)", " ", config_key)
+
+
 def write_table(rows, csv_path, md_path, command):
     columns = ["model", "config", "settings", "flops_recbole", "macs_all_ops", "params", "test_auc", "test_logloss", "train_seconds"]
     with open(csv_path, "w", newline="") as handle:
@@ -162,7 +168,7 @@ def write_table(rows, csv_path, md_path, command):
     lines = [f"Command: `{command}`", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         cells = [
-            row["model"], f"`{row['config']}`", row["settings"], f"{row['flops_recbole']:.3g}", f"{row['macs_all_ops']:.3g}",
+            row["model"], f"`{_readable(row['config'])}`", row["settings"], f"{row['flops_recbole']:.3g}", f"{row['macs_all_ops']:.3g}",
             str(row["params"]), f"{row['test_auc']:.4f}", f"{row['test_logloss']:.4f}", str(row["train_seconds"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -242,6 +248,7 @@ def main(argv=None):
             write_table(rows, f"{stem}.csv", f"{stem}.md", command)
     if args.flops_only:
         return 0
+    write_table(rows, f"{stem}.csv", f"{stem}.md", command)
     plot(rows, out_dir / f"scaling_{args.dataset}.png", args.dataset, args.epochs)
     print(f"wrote {stem}.png, .csv, .md")
     return 0
