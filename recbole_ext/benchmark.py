@@ -159,7 +159,7 @@ def summarise(runs_by_model, reference, target_metric):
         }
         row.update({f"test {m}": _mean_std([r["test_result"][m] for r in runs]) for m in metrics})
         row["epochs"] = f"{statistics.mean(r['epochs'] for r in runs):.1f}"
-        row["s/epoch"] = f"{statistics.mean(r['seconds_per_epoch'] for r in runs):.2f}"
+        row["s/epoch"] = f"{statistics.mean(r['seconds_per_epoch'] for r in runs):.3g}"
         params = runs[0]["parameters"]
         row["params"] = f"{params:,}" if isinstance(params, int) else params
         row[f"s to {reference} best valid {target_metric}"] = (
