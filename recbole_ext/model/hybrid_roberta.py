@@ -79,7 +79,7 @@ def fit_wals_factors(config, dataset, sweeps):
 
 def load_wals_factors(path, n_users, n_items):
     """User and item factors from a RecBole checkpoint of a WALS run on the same dataset."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(path, map_location="cpu")  # RecBole checkpoint: loaded through the compat allow-list
     state = checkpoint.get("state_dict", checkpoint)
     users, items = state.get("user_embedding"), state.get("item_embedding")
     if users is None or items is None:
