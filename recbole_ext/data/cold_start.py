@@ -22,6 +22,21 @@ def draw_cold_items(item_ids, ratio, seed):
     return np.sort(np.random.RandomState(seed).choice(candidates, size=count, replace=False))
 
 
+def _request_text_fields(config):
+    """Also load the item fields named in ``text_fields``.
+
+    A dataset yaml's ``load_col`` (ml-100k's lists inter fields only) outranks
+    the model yaml, so the model asks for its text fields here instead.
+    """
+    load_col, fields = config["load_col"], config["text_fields"] or []
+    if not load_col or not fields:
+        return
+    item_cols = list(load_col.get("item", [config["ITEM_ID_FIELD"]]))
+    missing = [field for field in fields if field not in item_cols]
+    if missing:
+        config["load_col"] = {**load_col, "item": item_cols + missing}
+
+
 class ColdStartDataset(Dataset):
     """A RecBole ``Dataset`` whose ``build()`` holds ``cold_item_ratio`` of items out of training.
 
@@ -30,6 +45,10 @@ class ColdStartDataset(Dataset):
     """
 
     cold_item_ids = np.zeros(0, dtype=np.int64)
+
+    def __init__(self, config):
+        _request_text_fields(config)
+        super().__init__(config)
 
     def build(self):
         ratio = self.config["cold_item_ratio"] or 0.0
