@@ -18,6 +18,17 @@ def _scratch_cwd(tmp_path, monkeypatch):
     yield tmp_path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """The tiny tensors of these tests gain nothing from threads; on 2 shared cores they only wait."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture
 def repo_root():
     return REPO_ROOT

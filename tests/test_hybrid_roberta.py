@@ -67,14 +67,6 @@ def save_tiny_roberta(directory, seed):
     return str(directory)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny tensors here gain nothing from threads; on shared cores they only wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory):

@@ -17,14 +17,6 @@ from sklearn.metrics import roc_auc_score
 from recbole_ext.data.frappe import FRAPPE_FIELDS, convert_frappe, main as frappe_main
 from recbole_ext.model.wukong import LinearCompressBlock, Wukong, WukongLayer, optimized_fm
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models on a shared 2-core machine run fastest on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 LABELED_RS = {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "RO", "group_by": None, "mode": "labeled"}
 
