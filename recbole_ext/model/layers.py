@@ -12,7 +12,6 @@ padding after), so a causal mask alone keeps padding out of every real
 position's receptive field and no key-padding mask is needed.
 """
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
