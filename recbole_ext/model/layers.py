@@ -99,30 +99,15 @@ class PreLNTransformerBlock(nn.Module):
 
 
 class CausalTransformerEncoder(nn.Module):
-    """A stack of :class:`PreLNTransformerBlock` followed by a final LayerNorm."""
+    """A stack of :class:`PreLNTransformerBlock` followed by a final LayerNorm.
 
-    def __init__(
-        self,
-        n_layers,
-        hidden_size,
-        n_heads,
-        inner_size,
-        attn_dropout_prob=0.0,
-        hidden_dropout_prob=0.0,
-        hidden_act="gelu",
-        layer_norm_eps=1e-6,
-    ):
+    ``block_options`` are :class:`PreLNTransformerBlock`'s own arguments.
+    """
+
+    def __init__(self, n_layers, hidden_size, layer_norm_eps=1e-6, **block_options):
         super().__init__()
         self.blocks = nn.ModuleList(
-            PreLNTransformerBlock(
-                hidden_size,
-                n_heads,
-                inner_size,
-                attn_dropout_prob,
-                hidden_dropout_prob,
-                hidden_act,
-                layer_norm_eps,
-            )
+            PreLNTransformerBlock(hidden_size, layer_norm_eps=layer_norm_eps, **block_options)
             for _ in range(n_layers)
         )
         self.final_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
