@@ -32,6 +32,17 @@ def _file_digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
+def _plugin_modules(model_class):
+    """The model's module and the recbole_ext modules it uses directly (layers, dataset, trainer)."""
+    module = inspect.getmodule(model_class)
+    used = {module}
+    for value in vars(module).values():
+        owner = value if inspect.ismodule(value) else inspect.getmodule(value)
+        if owner is not None and owner.__name__.startswith("recbole_ext."):
+            used.add(owner)
+    return sorted(used, key=lambda m: m.__name__)
+
+
 def _model_source_digest(model):
     """Plugin models are keyed by their code and yaml, so edits invalidate the cache."""
     if not registry.is_plugin_model(model):
@@ -40,8 +51,10 @@ def _model_source_digest(model):
         return recbole.__version__
     from recbole.utils import get_model
 
-    source = inspect.getsource(inspect.getmodule(get_model(model)))
-    return hashlib.sha256(source.encode()).hexdigest() + str(_file_digest(registry.model_yaml(model)))
+    digest = hashlib.sha256()
+    for module in _plugin_modules(get_model(model)):
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest() + str(_file_digest(registry.model_yaml(model)))
 
 
 def run_key(model, dataset, config_files, overrides, seed):

@@ -150,3 +150,12 @@ def test_benchmark_passes_each_model_only_the_overrides_it_knows(tiny_data_path)
     assert overrides_for("WALS", "tiny", [], overrides) == overrides
     assert overrides_for("Pop", "tiny", [], overrides) == {"epochs": "3", "data_path": str(tiny_data_path)}
     assert cli.main(["--benchmark", "--models=WALS,Pop", "--dataset=tiny", "--alphaa=2", f"--data_path={tiny_data_path}"]) == 2
+
+
+def test_benchmark_cache_key_covers_the_plugin_code_a_model_uses():
+    from recbole.utils import get_model
+
+    from recbole_ext.benchmark import _plugin_modules
+
+    used = {module.__name__ for module in _plugin_modules(get_model("ARGUS"))}
+    assert {"recbole_ext.model.argus", "recbole_ext.model.layers", "recbole_ext.data.argus_dataset"} <= used
