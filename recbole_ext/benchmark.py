@@ -110,6 +110,7 @@ def train_once(model, dataset, config_files, overrides, seed):
         "best_valid_score": float(result["best_valid_score"]),
         "best_valid_result": {k: float(v) for k, v in (result["best_valid_result"] or {}).items()},
         "test_result": {k: float(v) for k, v in result["test_result"].items()},
+        "unfiltered_test_result": {k: float(v) for k, v in (result["unfiltered_test_result"] or {}).items()},
         "epochs": len(result["epoch_seconds"]),
         "train_seconds": sum(result["epoch_seconds"]),
         "seconds_per_epoch": statistics.mean(result["epoch_seconds"]),
@@ -171,6 +172,9 @@ def summarise(runs_by_model, reference, target_metric):
             f"best valid {runs[0]['valid_metric']}": _mean_std([r["best_valid_score"] for r in runs]),
         }
         row.update({f"test {m}": _mean_std([r["test_result"][m] for r in runs]) for m in metrics})
+        unfiltered = [r.get("unfiltered_test_result") for r in runs]
+        if all(unfiltered):
+            row[f"test {target_metric}, history not filtered"] = _mean_std([u[target_metric] for u in unfiltered])
         row["epochs"] = f"{statistics.mean(r['epochs'] for r in runs):.1f}"
         row["s/epoch"] = f"{statistics.mean(r['seconds_per_epoch'] for r in runs):.3g}"
         params = runs[0]["parameters"]
@@ -182,8 +186,12 @@ def summarise(runs_by_model, reference, target_metric):
     return rows
 
 
+def table_columns(rows):
+    return list(dict.fromkeys(column for row in rows for column in row))
+
+
 def markdown_table(rows):
-    header = list(rows[0])
+    header = table_columns(rows)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(row.get(h, "")) for h in header) + " |" for row in rows]
     return "\n".join(lines)
@@ -219,7 +227,7 @@ def write_outputs(rows, runs_by_model, metric, name, command):
     table = markdown_table(rows)
     (BENCHMARK_DIR / f"{name}.md").write_text(f"Command: `{command}`\n\n{table}\n")
     with open(BENCHMARK_DIR / f"{name}.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=table_columns(rows))
         writer.writeheader()
         writer.writerows(rows)
     plot_curves(runs_by_model, metric, BENCHMARK_DIR / f"{name}.png")

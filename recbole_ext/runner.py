@@ -87,8 +87,47 @@ def build_model_and_trainer(config, train_data):
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     getLogger().info(model)
+    apply_history_filter(model, config)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     return model, trainer
+
+
+def apply_history_filter(model, config):
+    """Give a built-in sequential model the ``exclude_history_items`` option ARGUS has.
+
+    RecBole masks history items in full ranking for general models but not for
+    sequential ones; a head-to-head sets the key in a config file so that every
+    sequential model ranks under the same rule. The filter reads
+    ``model.exclude_history_items`` at call time so it can be switched off for
+    a second evaluation of the same weights.
+    """
+    from recbole.model.abstract_recommender import SequentialRecommender
+
+    from recbole_ext.model.layers import mask_history_items
+
+    if hasattr(model, "exclude_history_items") or not isinstance(model, SequentialRecommender):
+        return
+    model.exclude_history_items = bool(config["exclude_history_items"])
+    full_sort_predict = model.full_sort_predict
+
+    def filtered_full_sort_predict(interaction):
+        scores = full_sort_predict(interaction)
+        if model.exclude_history_items:
+            scores = mask_history_items(scores, interaction[model.ITEM_SEQ])
+        return scores
+
+    model.full_sort_predict = filtered_full_sort_predict
+
+
+def evaluate_without_history_filter(trainer, model, test_data, show_progress):
+    """Test result of the loaded weights with the history filter off (None when it was off)."""
+    if not getattr(model, "exclude_history_items", False):
+        return None
+    model.exclude_history_items = False
+    try:
+        return trainer.evaluate(test_data, load_best_model=False, show_progress=show_progress)
+    finally:
+        model.exclude_history_items = True
 
 
 class TrainingRecorder:
@@ -124,6 +163,7 @@ def run(model, dataset, config_files=None, overrides=None, show_progress=None, r
     progress = config["show_progress"] if show_progress is None else show_progress
     best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=True, show_progress=progress)
     test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=progress)
+    unfiltered_test_result = evaluate_without_history_filter(trainer, model_obj, test_data, progress)
     getLogger().info(f"best valid : {best_valid_result}")
     getLogger().info(f"test result: {test_result}")
     result = {
@@ -132,6 +172,7 @@ def run(model, dataset, config_files=None, overrides=None, show_progress=None, r
         "valid_score_bigger": config["valid_metric_bigger"],
         "best_valid_result": best_valid_result,
         "test_result": test_result,
+        "unfiltered_test_result": unfiltered_test_result,
         "config": config,
         "model_object": model_obj,
     }

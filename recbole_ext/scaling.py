@@ -172,7 +172,40 @@ def write_table(rows, csv_path, md_path, command):
             str(row["params"]), f"{row['test_auc']:.4f}", f"{row['test_logloss']:.4f}", str(row["train_seconds"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Mean over seeds:", ""] + summary_lines(mean_by_config(rows))
     Path(md_path).write_text("\n".join(lines) + "\n")
+
+
+def mean_by_config(rows):
+    """Per (model, config): FLOPs, params and the mean and std of test AUC / LogLoss over seeds."""
+    import statistics
+
+    groups = {}
+    for row in rows:
+        groups.setdefault((row["model"], row["config"]), []).append(row)
+    summary = []
+    for (model_name, config_key), group in groups.items():
+        entry = {"model": model_name, "config": config_key, "seeds": len(group)}
+        for key in ("flops_recbole", "macs_all_ops", "params"):
+            entry[key] = group[0][key]
+        for key in ("test_auc", "test_logloss"):
+            values = [row[key] for row in group]
+            entry[key] = statistics.mean(values)
+            entry[key + "_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        summary.append(entry)
+    return summary
+
+
+def summary_lines(summary):
+    lines = ["| model | config | seeds | FLOPs (thop) | MACs (all matmuls) | params | test AUC | test LogLoss |",
+             "|---|---|---|---|---|---|---|---|"]
+    for entry in summary:
+        lines.append(
+            f"| {entry['model']} | `{_readable(entry['config'])}` | {entry['seeds']} | {entry['flops_recbole']:.3g} | "
+            f"{entry['macs_all_ops']:.3g} | {entry['params']} | {entry['test_auc']:.4f} ± {entry['test_auc_std']:.4f} | "
+            f"{entry['test_logloss']:.4f} ± {entry['test_logloss_std']:.4f} |"
+        )
+    return lines
 
 
 def plot(rows, png_path, dataset_name, epochs):
@@ -181,6 +214,8 @@ def plot(rows, png_path, dataset_name, epochs):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    summary = mean_by_config(rows)
+    seeds = max(entry["seeds"] for entry in summary)
     figure, axes = plt.subplots(2, 2, figsize=(10, 7.5))
     for row_axes, x_key, x_label in (
         (axes[0], "flops_recbole", "FLOPs / example (RecBole get_flops, thop)"),
@@ -188,15 +223,19 @@ def plot(rows, png_path, dataset_name, epochs):
     ):
         for axis, y_key, y_label in ((row_axes[0], "test_auc", "test AUC"), (row_axes[1], "test_logloss", "test LogLoss")):
             for model_name, marker in (("Wukong", "o-"), ("DCNV2", "s--")):
-                points = sorted((r[x_key], r[y_key]) for r in rows if r["model"] == model_name)
+                points = sorted((e[x_key], e[y_key], e[y_key + "_std"]) for e in summary if e["model"] == model_name)
                 if points:
-                    axis.plot(*zip(*points), marker, label=model_name)
+                    xs, ys, errors = zip(*points)
+                    axis.errorbar(xs, ys, yerr=errors, fmt=marker, capsize=3, label=model_name)
             axis.set_xscale("log")
             axis.set_xlabel(x_label)
             axis.set_ylabel(y_label)
             axis.grid(True, which="both", alpha=0.3)
             axis.legend()
-    figure.suptitle(f"{dataset_name}: random 8/1/1 split, labeled mode, at most {epochs} epoch(s), 1 seed")
+    figure.suptitle(
+        f"{dataset_name}: random 8/1/1 split, labeled mode, at most {epochs} epoch(s), "
+        f"mean ± std over up to {seeds} seed(s)"
+    )
     figure.tight_layout()
     figure.savefig(png_path, dpi=110)
     plt.close(figure)
@@ -207,7 +246,8 @@ def main(argv=None):
     parser.add_argument("--dataset", default="frappe", help="ml-100k, ml-latest-small or frappe (converted)")
     parser.add_argument("--data_path", default=None, help="RecBole data_path of converted datasets (e.g. dataset)")
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--seed", type=int, default=2020, help="first seed")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per configuration: seed, seed+1, ...")
     parser.add_argument("--batch_size", type=int, default=1024)
     parser.add_argument("--learning_rate", type=float, default=0.001)
     parser.add_argument("--models", default="Wukong,DCNV2", help="comma-separated, from " + ",".join(LADDERS))
@@ -223,29 +263,33 @@ def main(argv=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     command = "python -m recbole_ext.scaling " + " ".join(argv if argv is not None else sys.argv[1:])
     stem = out_dir / f"scaling_{args.dataset}"
-    settings = f"epochs={args.epochs},batch={args.batch_size},lr={args.learning_rate},seed={args.seed}"
     finished = {} if args.flops_only else read_finished_rows(f"{stem}.csv")
     rows = []
-    for model_name in models:
-        for overrides in LADDERS[model_name]:
-            key = (model_name, describe(overrides), settings)
-            if key in finished:
-                rows.append(finished[key])
-                continue
-            config_dict = ladder_config(args.dataset, overrides, args)
-            row = train_and_test(model_name, args.dataset, config_dict, flops_only=args.flops_only)
-            row.update(config=key[1], settings=settings)
-            rows.append(row)
-            if args.flops_only:
-                print(f"{model_name:7s} {row['config']}: FLOPs {row['flops_recbole']:.3g}, "
-                      f"all matmuls {row['macs_all_ops']:.3g}, params {row['params']}", flush=True)
-                continue
-            print(
-                f"{model_name:7s} {row['config']}: FLOPs {row['flops_recbole']:.3g} (all matmuls {row['macs_all_ops']:.3g}),"
-                f" AUC {row['test_auc']:.4f}, LogLoss {row['test_logloss']:.4f}, {row['train_seconds']}s",
-                flush=True,
-            )
-            write_table(rows, f"{stem}.csv", f"{stem}.md", command)
+    for model_name, overrides, seed in (
+        (model_name, overrides, seed)
+        for seed in range(args.seed, args.seed + (1 if args.flops_only else args.seeds))
+        for model_name in models
+        for overrides in LADDERS[model_name]
+    ):
+        settings = f"epochs={args.epochs},batch={args.batch_size},lr={args.learning_rate},seed={seed}"
+        key = (model_name, describe(overrides), settings)
+        if key in finished:
+            rows.append(finished[key])
+            continue
+        config_dict = {**ladder_config(args.dataset, overrides, args), "seed": seed}
+        row = train_and_test(model_name, args.dataset, config_dict, flops_only=args.flops_only)
+        row.update(config=key[1], settings=settings)
+        rows.append(row)
+        if args.flops_only:
+            print(f"{model_name:7s} {row['config']}: FLOPs {row['flops_recbole']:.3g}, "
+                  f"all matmuls {row['macs_all_ops']:.3g}, params {row['params']}", flush=True)
+            continue
+        print(
+            f"{model_name:7s} {row['config']}: FLOPs {row['flops_recbole']:.3g} (all matmuls {row['macs_all_ops']:.3g}),"
+            f" AUC {row['test_auc']:.4f}, LogLoss {row['test_logloss']:.4f}, {row['train_seconds']}s",
+            flush=True,
+        )
+        write_table(rows, f"{stem}.csv", f"{stem}.md", command)
     if args.flops_only:
         return 0
     write_table(rows, f"{stem}.csv", f"{stem}.md", command)

@@ -197,3 +197,30 @@ def test_anomaly_detection_is_off_after_recbole_imports_sequential_models():
 
     get_model("SASRec")  # imports recbole's sine.py, which switches it on globally
     assert not torch.is_anomaly_enabled()
+
+
+def test_history_filter_applies_to_builtin_sequential_models(tiny_data_path):
+    """`exclude_history_items` gives SASRec the rule ARGUS ranks under, and the
+    run also reports the same weights evaluated without it."""
+    import torch
+
+    from recbole_ext import runner
+
+    settings = quiet_config(
+        data_path=str(tiny_data_path), load_col=None, epochs=1, exclude_history_items=True, train_neg_sample_args=None,
+        hidden_size=16, inner_size=32, n_layers=1, n_heads=1, MAX_ITEM_LIST_LENGTH=10,
+    )
+    config = runner.build_config("SASRec", "tiny", [], settings)
+    _, train_data, _, test_data = runner.prepare(config)
+    model, _ = runner.build_model_and_trainer(config, train_data)
+    batch = next(iter(test_data))[0]
+    history = batch[model.ITEM_SEQ]
+    scores = model.full_sort_predict(batch)
+    assert torch.isinf(scores.gather(1, history)).all()
+    model.exclude_history_items = False
+    assert torch.isfinite(model.full_sort_predict(batch)).all()
+
+    result = runner.run("SASRec", "tiny", [], settings)
+    filtered, unfiltered = result["test_result"], result["unfiltered_test_result"]
+    assert set(filtered) == set(unfiltered) and filtered != unfiltered
+    assert runner.run("SASRec", "tiny", [], {**settings, "exclude_history_items": False})["unfiltered_test_result"] is None

@@ -348,3 +348,17 @@ def test_frappe_converter_names_file_and_line_of_bad_input(tmp_path, bad_line, m
     assert frappe_main(["--src", str(src), "--out", str(tmp_path / "out")]) == 2
     assert "frappe.validation.libfm:3" in capsys.readouterr().err
     assert not (tmp_path / "out" / "frappe" / "frappe.inter").exists()
+
+
+def test_scaling_summary_averages_seeds_per_configuration():
+    from recbole_ext.scaling import mean_by_config
+
+    def row(config, seed_auc):
+        return {"model": "Wukong", "config": config, "flops_recbole": 10.0, "macs_all_ops": 12.0, "params": 5,
+                "test_auc": seed_auc, "test_logloss": 1 - seed_auc}
+
+    summary = mean_by_config([row("a", 0.70), row("a", 0.80), row("b", 0.90)])
+    first, second = summary
+    assert (first["config"], first["seeds"], second["seeds"]) == ("a", 2, 1)
+    assert abs(first["test_auc"] - 0.75) < 1e-12 and abs(first["test_auc_std"] - 0.0707107) < 1e-6
+    assert second["test_auc_std"] == 0.0

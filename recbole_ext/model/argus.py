@@ -39,7 +39,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import FeatureSource, FeatureType, InputType
 
 from recbole_ext.data.argus_dataset import ARGUSDataset
-from recbole_ext.model.layers import CausalTransformerEncoder, build_mlp, init_weights
+from recbole_ext.model.layers import CausalTransformerEncoder, build_mlp, init_weights, mask_history_items
 
 TEMPERATURE_MIN = 0.01
 TEMPERATURE_MAX = 100.0
@@ -466,7 +466,7 @@ class ARGUS(SequentialRecommender):
         queries, _ = self._target_queries(interaction)
         scores = queries @ self.item_output_vectors().T / self.temperature()
         if self.exclude_history_items:
-            scores = scores.scatter(1, interaction[self.ITEM_SEQ], float("-inf"))
+            scores = mask_history_items(scores, interaction[self.ITEM_SEQ])
         return scores
 
     def predict(self, interaction):

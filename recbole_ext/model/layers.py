@@ -137,3 +137,13 @@ __all__ = [
     "build_mlp",
     "init_weights",
 ]
+
+
+def mask_history_items(scores, item_seq):
+    """Scores with every item of the history window set to -inf.
+
+    For datasets where a user never interacts with an item twice (MovieLens
+    ratings), so a history item can never be the next one. Padding id 0 is
+    masked too, which RecBole never ranks anyway.
+    """
+    return scores.scatter(1, item_seq, float("-inf"))
