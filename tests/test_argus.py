@@ -137,6 +137,46 @@ def test_sampled_softmax_equals_full_softmax_with_every_item_and_uniform_q():
     assert float(sampled) == pytest.approx(float(full), rel=1e-9)
 
 
+def test_history_negatives_are_earlier_items_of_the_same_history(data_dir, tmp_path):
+    """Loss with ``history_negatives`` = a slow softmax whose negatives are the
+    sampled candidates (logQ-corrected) plus the row's earlier items (not corrected)."""
+    config = _config(data_dir, tmp_path, history_negatives=True, uniform_negatives=3)
+    _, train, _, _, model = _prepare(config)
+    model.eval()  # no dropout: forward is deterministic
+    batch = next(iter(train))
+    items = batch[model.ITEM_SEQ][:3]
+    items[0, 2] = items[0, 4]  # a repeat of a later target must not count as its negative
+    with torch.no_grad():
+        queries, _ = model.forward(batch)
+        queries = queries[:3]
+        logits = model.history_logits(queries, items)
+        vectors, temperature = model.item_output_vectors(), float(model.temperature())
+    for b in range(3):
+        for t in range(items.shape[1]):
+            for j in range(items.shape[1]):
+                expected_valid = j < t and items[b, j] > 0 and items[b, j] != items[b, t]
+                if not expected_valid:
+                    assert logits[b, t, j] == float("-inf")
+                else:
+                    by_hand = float(queries[b, t] @ vectors[items[b, j]]) / temperature
+                    assert float(logits[b, t, j]) == pytest.approx(by_hand, rel=1e-5)
+
+    generator = torch.Generator().manual_seed(3)
+    query = torch.randn(2, 4, generator=generator, dtype=torch.float64)
+    item_vectors = torch.randn(7, 4, generator=generator, dtype=torch.float64)
+    positives, candidates = torch.tensor([1, 2]), torch.tensor([2, 5])
+    log_q = torch.randn(7, generator=generator, dtype=torch.float64)
+    extra = torch.tensor([[0.3, float("-inf")], [1.2, -0.4]], dtype=torch.float64)
+    fast = sampled_softmax_loss(query, item_vectors, positives, candidates, log_q, torch.tensor(0.5, dtype=torch.float64), extra)
+    rows = []
+    for row in range(2):
+        score = lambda item: float(query[row] @ item_vectors[item]) / 0.5 - float(log_q[item])
+        terms = [score(int(positives[row]))] + [score(int(c)) for c in candidates if c != positives[row]]
+        terms += [float(x) for x in extra[row] if x != float("-inf")]
+        rows.append(-terms[0] + math.log(sum(math.exp(t) for t in terms)))
+    assert float(fast) == pytest.approx(sum(rows) / 2, rel=1e-9)
+
+
 def test_log_expected_count_is_inclusion_probability():
     probs = torch.tensor([0.0, 0.5, 0.1], dtype=torch.float64)
     log_q = log_expected_count(probs, in_batch_draws=3, uniform_draws=2, n_candidates=4)

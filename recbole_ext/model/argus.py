@@ -67,7 +67,7 @@ def log_expected_count(item_probs, in_batch_draws, uniform_draws, n_candidates):
     return torch.log((-torch.expm1(log_absent)).clamp_min(1e-30))
 
 
-def sampled_softmax_loss(query, item_vectors, positives, candidates, log_q, temperature):
+def sampled_softmax_loss(query, item_vectors, positives, candidates, log_q, temperature, extra_logits=None):
     r"""Mean logQ-corrected sampled softmax cross-entropy (ARGUS next-item loss).
 
     For each query row ``u`` with positive item ``p``:
@@ -82,12 +82,17 @@ def sampled_softmax_loss(query, item_vectors, positives, candidates, log_q, temp
         candidates (torch.LongTensor): ``[C]`` negative candidate ids.
         log_q (torch.Tensor): ``[n_items]`` log Q of every item.
         temperature (torch.Tensor): scalar temperature.
+        extra_logits (torch.Tensor): optional ``[M, E]`` logits of further
+            per-row negatives (``-inf`` where a row has none), added as they are.
     """
     positive_logits = (query * item_vectors[positives]).sum(-1) / temperature - log_q[positives]
     candidate_logits = query @ item_vectors[candidates].T / temperature - log_q[candidates]
     accidental_hits = candidates.unsqueeze(0) == positives.unsqueeze(1)
     candidate_logits = candidate_logits.masked_fill(accidental_hits, float("-inf"))
-    all_logits = torch.cat([positive_logits.unsqueeze(1), candidate_logits], dim=1)
+    parts = [positive_logits.unsqueeze(1), candidate_logits]
+    if extra_logits is not None:
+        parts.append(extra_logits)
+    all_logits = torch.cat(parts, dim=1)
     return (torch.logsumexp(all_logits, dim=1) - positive_logits).mean()
 
 
@@ -142,6 +147,7 @@ class ARGUS(SequentialRecommender):
         self.time_context = config["time_context"]
         self.uniform_negatives = config["uniform_negatives"]
         self.exclude_history_items = config["exclude_history_items"]
+        self.history_negatives = config["history_negatives"]
         self.list_suffix = config["LIST_SUFFIX"]
         self.time_field = config["TIME_FIELD"]
 
@@ -371,13 +377,30 @@ class ARGUS(SequentialRecommender):
         items = interaction[self.ITEM_SEQ]
         present = items > 0
         queries, feedback_outputs = self.forward(interaction)
-        next_item_loss = self.next_item_loss(queries[present], items[present])
+        history_logits = self.history_logits(queries, items)[present] if self.history_negatives else None
+        next_item_loss = self.next_item_loss(queries[present], items[present], history_logits)
         feedback_values = self._feedback_values(interaction)
         if feedback_values is None:
             return next_item_loss
         return next_item_loss, self.feedback_loss(feedback_outputs[present], feedback_values[present])
 
-    def next_item_loss(self, queries, positives):
+    def history_logits(self, queries, items):
+        """``[B, L, L]`` logits of each position's query against the items before it.
+
+        Earlier items of the same history are negatives the uniform and
+        in-batch samples almost never contain; without them the model never
+        learns that a MovieLens user does not rate a film twice. Not
+        logQ-corrected (they are not drawn from Q); a later position, padding
+        and a copy of the target are masked.
+        """
+        vectors = self.item_output_vectors()[items]
+        logits = queries @ vectors.transpose(1, 2) / self.temperature()
+        length = items.shape[1]
+        earlier = torch.ones(length, length, dtype=torch.bool, device=items.device).tril(-1)
+        valid = earlier & (items > 0).unsqueeze(1) & (items.unsqueeze(1) != items.unsqueeze(2))
+        return logits.masked_fill(~valid, float("-inf"))
+
+    def next_item_loss(self, queries, positives, history_logits=None):
         in_batch = torch.unique(positives)
         uniform = torch.randint(1, self.n_items, (self.uniform_negatives,), device=positives.device)
         candidates = torch.unique(torch.cat([in_batch, uniform]))
@@ -385,7 +408,7 @@ class ARGUS(SequentialRecommender):
             self.target_item_probs, len(positives), self.uniform_negatives, self.n_items - 1
         )
         return sampled_softmax_loss(
-            queries, self.item_output_vectors(), positives, candidates, log_q, self.temperature()
+            queries, self.item_output_vectors(), positives, candidates, log_q, self.temperature(), history_logits
         )
 
     def feedback_loss(self, outputs, values):
