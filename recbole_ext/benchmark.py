@@ -243,6 +243,14 @@ def overrides_for(model, dataset, config_files, overrides):
     return {key: value for key, value in overrides.items() if key in known}
 
 
+def model_config_files(model, folder):
+    """``[folder/<model>.yaml]`` when that file exists, else ``[]``."""
+    if folder is None:
+        return []
+    path = Path(folder) / f"{model}.yaml"
+    return [str(path)] if path.is_file() else []
+
+
 def run_benchmark(
     models,
     dataset,
@@ -253,6 +261,7 @@ def run_benchmark(
     reference=None,
     target_metric=None,
     command=None,
+    model_configs=None,
 ):
     """Train (or reuse) every model x seed, then write and return the table.
 
@@ -260,6 +269,8 @@ def run_benchmark(
         seeds (dict | int): seeds per model, or one count for all.
         reference (str): model whose best validation ``target_metric`` the
             time-to-reach column races to (default: the first model).
+        model_configs (str): folder whose ``<Model>.yaml`` (tuned settings,
+            say) is added after ``config_files`` for that model only.
     """
     overrides = dict(overrides or {})
     config_files = list(config_files)
@@ -267,9 +278,10 @@ def run_benchmark(
         seeds = {model: seeds for model in models}
     runs_by_model = {}
     for model in models:
-        own = overrides_for(model, dataset, config_files, overrides)
+        files = config_files + model_config_files(model, model_configs)
+        own = overrides_for(model, dataset, files, overrides)
         runs_by_model[model] = [
-            cached_run(model, dataset, config_files, own, SEED_BASE + index) for index in range(seeds[model])
+            cached_run(model, dataset, files, own, SEED_BASE + index) for index in range(seeds[model])
         ]
     reference = reference or models[0]
     target_metric = (target_metric or runs_by_model[reference][0]["valid_metric"]).lower()

@@ -30,12 +30,14 @@ _CLI_OPTIONS = {
     "max_evals": "HyperTuning trial budget",
     "early_stop": "HyperTuning: stop after this many trials without improvement",
     "output_file": "HyperTuning result file",
+    "best_config": "HyperTuning: write the best settings to this yaml (for --config_files or --model_configs)",
     "benchmark": "run the head-to-head benchmark",
     "models": "benchmark: comma-separated model names",
     "seeds": "benchmark: seeds per model (N, or Model:N,...)",
     "name": "benchmark: output name under benchmarks/",
     "reference": "benchmark: model whose best validation score others race to",
     "target_metric": "benchmark: metric of the time-to-reach column (default valid_metric)",
+    "model_configs": "benchmark: folder of per-model yaml (<Model>.yaml, e.g. tuned settings) added to that model's config files",
 }
 _ALGOS = ("exhaustive", "random", "bayes")
 _PARAM_TYPES = {"choice": 1, "uniform": 2, "quniform": 3, "loguniform": 2}
@@ -190,6 +192,31 @@ def _run_hyper(model, dataset, config_files, overrides, options):
     print(f"best valid score: {best['best_valid_score']}")
     print(f"test result: {dict(best['test_result'])}")
     print(f"all trials written to {output}")
+    if options.get("best_config"):
+        write_best_config(options["best_config"], best["params"], options["params_file"], best["best_valid_score"])
+        print(f"best settings written to {options['best_config']}")
+
+
+def write_best_config(path, params, params_file, score):
+    """The winning HyperTuning point as a RecBole yaml config file."""
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    values = {key: _yaml_value(value) for key, value in params.items()}
+    header = f"# Best point of HyperTuning over {params_file} (best valid score {score}).\n"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(header + yaml.safe_dump(values, default_flow_style=None, sort_keys=True))
+    tmp.replace(path)
+
+
+def _yaml_value(value):
+    """HyperTuning hands back numpy scalars and list choices as strings ('[64]')."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, str) and value[:1] in "[{":
+        return ast.literal_eval(value)
+    return value
 
 
 def _positive_int(options, key, default):
@@ -214,6 +241,14 @@ def _parse_seeds(value, models):
     return seeds
 
 
+def _model_configs_dir(value):
+    if value is None:
+        return None
+    if not Path(value).is_dir():
+        raise UsageError(f"--model_configs '{value}' is not a folder")
+    return value
+
+
 def _run_benchmark(dataset, config_files, overrides, options, command):
     from recbole_ext.benchmark import run_benchmark
 
@@ -231,6 +266,7 @@ def _run_benchmark(dataset, config_files, overrides, options, command):
         seeds=_parse_seeds(options.get("seeds", "1"), models),
         config_files=config_files,
         overrides=overrides,
+        model_configs=_model_configs_dir(options.get("model_configs")),
         name=options.get("name"),
         reference=reference,
         target_metric=options.get("target_metric"),

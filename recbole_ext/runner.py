@@ -65,8 +65,12 @@ def build_config(model, dataset, config_files=None, overrides=None):
 
 
 def known_settings(model, dataset, config_files=()):
-    """Every setting name the model's config has (RecBole's, the model yaml's, the files')."""
-    return set(build_config(model, dataset, list(config_files), {}).final_config_dict)
+    """Every setting name the model's config has (RecBole's, the model yaml's, the
+    files'), plus those of a model it embeds (``settings_of``: HybridRoBERTa's WALS)."""
+    known = set(build_config(model, dataset, list(config_files), {}).final_config_dict)
+    for inner in getattr(get_model(model), "settings_of", ()):
+        known |= known_settings(inner, dataset, config_files)
+    return known
 
 
 def prepare(config):

@@ -68,8 +68,13 @@ def test_bad_params_file_lines(tmp_path, capsys, line, message):
 
 
 def test_shipped_hyper_files_are_valid():
+    from recbole_ext.runner import known_settings
+
     for path in sorted((REPO_ROOT / "hyper").glob("*.test")):
         cli.check_params_file(str(path))
+        known = known_settings(path.stem, "ml-100k")
+        names = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+        assert set(names) <= known, f"{path.name}: {set(names) - known} are not {path.stem} settings"
 
 
 def test_bad_data_gives_one_line_and_exit_1(tmp_path, tiny_data_path, capsys):
@@ -121,6 +126,25 @@ def test_run_py_hyper_tuning_writes_result_file(tmp_path, tiny_data_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "best params: {'embedding_size':" in done.stdout
     assert out.read_text().count("embedding_size:") == 2
+
+
+def test_best_config_is_a_yaml_the_benchmark_reads_per_model(tmp_path, tiny_data_path):
+    import yaml
+
+    from recbole_ext.benchmark import model_config_files
+
+    best = tmp_path / "tuned" / "WALS.yaml"
+    cli.write_best_config(best, {"embedding_size": 8, "reg_weight": 0.5}, "hyper/WALS.test", 0.4)
+    assert yaml.safe_load(best.read_text()) == {"embedding_size": 8, "reg_weight": 0.5}
+    cli.write_best_config(tmp_path / "tuned" / "Wukong.yaml", {"fmb_mlp_sizes": "[64]"}, "hyper/Wukong.test", 0.7)
+    assert yaml.safe_load((tmp_path / "tuned" / "Wukong.yaml").read_text()) == {"fmb_mlp_sizes": [64]}
+    assert model_config_files("WALS", tmp_path / "tuned") == [str(best)]
+    assert model_config_files("Pop", tmp_path / "tuned") == []
+
+    args = ["--benchmark", "--models=WALS,Pop", "--dataset=tiny", "--name=t", "--epochs=1", *_quiet(tiny_data_path)]
+    assert cli.main(args + [f"--model_configs={tmp_path / 'tuned'}"]) == 0
+    assert "WALS" in (tmp_path / "benchmarks" / "t.md").read_text()
+    assert cli.main(args + ["--model_configs=no/such/folder"]) == 2
 
 
 def test_benchmark_table_cache_and_added_seeds(tmp_path, tiny_data_path, monkeypatch):

@@ -109,6 +109,7 @@ class HybridRoBERTa(GeneralRecommender):
     type = ModelType.GENERAL
     dataset_class = ColdStartDataset
     trainer_class = ParamGroupTrainer
+    settings_of = ("WALS",)  # any WALS key may be set (see WALSConfigView)
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
