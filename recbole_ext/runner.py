@@ -16,6 +16,9 @@ log = getLogger("recbole_ext")
 
 _CE_CONFLICT = "when the loss_type is CE"
 
+#: what RecBole's ``objective_function`` returns to HyperTuning
+_OBJECTIVE_KEYS = ("model", "best_valid_score", "valid_score_bigger", "best_valid_result", "test_result")
+
 
 def _set_in_files(key, config_files):
     import yaml
@@ -187,21 +190,23 @@ def run(model, dataset, config_files=None, overrides=None, show_progress=None, r
 
 
 def tune(model, dataset, config_files, overrides, params_file, algo, max_evals, early_stop, output_file):
-    """RecBole HyperTuning over ``params_file``; returns the best trial."""
+    """RecBole HyperTuning over ``params_file``; returns the best trial.
+
+    Each trial trains through :func:`run`, the path ``run.py`` takes (plugin
+    settings such as the history filter included), and hands HyperTuning
+    the result keys RecBole's ``objective_function`` returns.
+    """
     from pathlib import Path
 
-    from recbole.quick_start import objective_function
     from recbole.trainer import HyperTuning
 
-    automatic = automatic_settings(model, dataset, config_files, overrides)
-    if automatic:
+    if automatic_settings(model, dataset, config_files, overrides):
         print(automatic_note(model))
-    fixed = {"model": model, "dataset": dataset, **automatic, **overrides}
 
     def objective(config_dict, config_file_list):
-        result = objective_function({**fixed, **config_dict}, config_file_list)
+        result = run(model, dataset, config_file_list or [], {**overrides, **config_dict}, show_progress=False)
         logging.getLogger().handlers.clear()
-        return result
+        return {key: result[key] for key in _OBJECTIVE_KEYS}
 
     tuner = HyperTuning(
         objective,

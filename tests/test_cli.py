@@ -183,3 +183,20 @@ def test_benchmark_cache_key_covers_the_plugin_code_a_model_uses():
 
     used = {module.__name__ for module in _plugin_modules(get_model("ARGUS"))}
     assert {"recbole_ext.model.argus", "recbole_ext.model.layers", "recbole_ext.data.argus_dataset"} <= used
+
+
+def test_tuning_trials_train_through_the_run_path(tmp_path, tiny_data_path, monkeypatch):
+    """HyperTuning trials use runner.run (so plugin settings such as the
+    history filter apply to them as they do to run.py and the benchmark)."""
+    from recbole_ext import runner
+
+    calls = []
+    real_run = runner.run
+    monkeypatch.setattr(runner, "run", lambda *a, **k: calls.append(a[3]) or real_run(*a, **k))
+    params = tmp_path / "space.test"
+    params.write_text("embedding_size choice [4,8]\n")
+    overrides = {"data_path": str(tiny_data_path), "epochs": 1, "show_progress": False, "state": "ERROR"}
+    best = runner.tune("WALS", "tiny", [], overrides, str(params), "exhaustive", 10, 10, str(tmp_path / "out.result"))
+    assert sorted(call["embedding_size"] for call in calls) == [4, 8]
+    assert all(call["data_path"] == str(tiny_data_path) for call in calls)
+    assert best["params"]["embedding_size"] in (4, 8) and "ndcg@10" in best["test_result"]

@@ -129,16 +129,6 @@ def init_weights(module, std):
         module.weight.data.fill_(1.0)
 
 
-__all__ = [
-    "CausalSelfAttention",
-    "CausalTransformerEncoder",
-    "PreLNTransformerBlock",
-    "activation_layer",
-    "build_mlp",
-    "init_weights",
-]
-
-
 def mask_history_items(scores, item_seq):
     """Scores with every item of the history window set to -inf.
 
@@ -147,3 +137,14 @@ def mask_history_items(scores, item_seq):
     masked too, which RecBole never ranks anyway.
     """
     return scores.scatter(1, item_seq, float("-inf"))
+
+
+__all__ = [
+    "CausalSelfAttention",
+    "CausalTransformerEncoder",
+    "PreLNTransformerBlock",
+    "activation_layer",
+    "build_mlp",
+    "init_weights",
+    "mask_history_items",
+]
