@@ -23,8 +23,9 @@ only the configurations (and settings) that are not there yet.
 """
 
 import argparse
-import re
 import csv
+import itertools
+import re
 import sys
 import time
 from logging import getLogger
@@ -265,12 +266,9 @@ def main(argv=None):
     stem = out_dir / f"scaling_{args.dataset}"
     finished = {} if args.flops_only else read_finished_rows(f"{stem}.csv")
     rows = []
-    for model_name, overrides, seed in (
-        (model_name, overrides, seed)
-        for seed in range(args.seed, args.seed + (1 if args.flops_only else args.seeds))
-        for model_name in models
-        for overrides in LADDERS[model_name]
-    ):
+    seeds = range(args.seed, args.seed + (1 if args.flops_only else args.seeds))
+    ladder = [(model_name, overrides) for model_name in models for overrides in LADDERS[model_name]]
+    for seed, (model_name, overrides) in itertools.product(seeds, ladder):
         settings = f"epochs={args.epochs},batch={args.batch_size},lr={args.learning_rate},seed={seed}"
         key = (model_name, describe(overrides), settings)
         if key in finished:
