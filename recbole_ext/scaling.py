@@ -84,10 +84,10 @@ DATASET_SETTINGS = {
 }
 
 
-def ladder_config(dataset, overrides, args):
+def ladder_config(dataset, overrides, args, seed):
     config_dict = {**CTR_SETTINGS, **DATASET_SETTINGS.get(dataset, {}), **overrides}
     config_dict.update(
-        epochs=args.epochs, seed=args.seed, checkpoint_dir=args.checkpoint_dir, show_progress=False,
+        epochs=args.epochs, seed=seed, checkpoint_dir=args.checkpoint_dir, show_progress=False,
         train_batch_size=args.batch_size, learning_rate=args.learning_rate,
     )
     data_path = args.data_path
@@ -274,7 +274,7 @@ def main(argv=None):
         if key in finished:
             rows.append(finished[key])
             continue
-        config_dict = {**ladder_config(args.dataset, overrides, args), "seed": seed}
+        config_dict = ladder_config(args.dataset, overrides, args, seed)
         row = train_and_test(model_name, args.dataset, config_dict, flops_only=args.flops_only)
         row.update(config=key[1], settings=settings)
         rows.append(row)
