@@ -124,10 +124,14 @@ def train_once(model, dataset, config_files, overrides, seed):
 
 def cached_run(model, dataset, config_files, overrides, seed, cache_dir=None):
     cache_dir = Path(cache_dir or CACHE_DIR)
-    path = cache_dir / f"{run_key(model, dataset, config_files, overrides, seed)}.json"
+    key = run_key(model, dataset, config_files, overrides, seed)
+    path = cache_dir / f"{key}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    summary = train_once(model, dataset, config_files, overrides, seed)
+    # RecBole names a checkpoint by model and start second: two benchmarks started in the same
+    # second would overwrite each other's best checkpoint, so each run gets its own folder.
+    run_overrides = {"checkpoint_dir": str(Path("saved") / key), **overrides}
+    summary = train_once(model, dataset, config_files, run_overrides, seed)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(summary, indent=1))

@@ -1,6 +1,7 @@
 """run.py: exit codes and one-line errors, single runs, HyperTuning and the cached benchmark."""
 
 import csv
+import os
 import subprocess
 import sys
 
@@ -165,6 +166,20 @@ def test_benchmark_table_cache_and_added_seeds(tmp_path, tiny_data_path, monkeyp
     assert "±" in rows[0]["test ndcg@10"]
     assert (tmp_path / "benchmarks" / "t.md").read_text().startswith("Command: `python run.py --benchmark")
     assert (tmp_path / "benchmarks" / "t.png").stat().st_size > 1000
+
+
+def test_benchmark_runs_keep_their_checkpoints_apart(tmp_path, monkeypatch):
+    # RecBole names checkpoints by start second: runs started together must not share a file
+    from recbole_ext import benchmark
+
+    seen = []
+    monkeypatch.setattr(benchmark, "train_once", lambda *a: seen.append(a[3]["checkpoint_dir"]) or {})
+    for seed in (2020, 2021):
+        benchmark.cached_run("Pop", "ml-100k", [], {"epochs": "1"}, seed, cache_dir=tmp_path)
+    keys = [benchmark.run_key("Pop", "ml-100k", [], {"epochs": "1"}, seed) for seed in (2020, 2021)]
+    assert seen == [os.path.join("saved", key) for key in keys]
+    benchmark.cached_run("Pop", "ml-100k", [], {"epochs": "1", "checkpoint_dir": "mine"}, 2020, cache_dir=tmp_path)
+    assert seen[-1] == "mine"  # an explicit setting wins
 
 
 def test_benchmark_passes_each_model_only_the_overrides_it_knows(tiny_data_path):
