@@ -20,12 +20,17 @@ Fixes:
   ``torch.autograd.set_detect_anomaly(True)`` at import time, and importing
   any sequential model (SASRec too) imports it: every backward pass of the
   process then runs about twice as slow. It is switched back off.
+* **Checkpoint names.** RecBole names a run's checkpoint ``<Model>-<start
+  second>.pth``: two runs started in the same second (two ``run.py`` side by
+  side, parallel tuning trials) write the same file and reload each other's
+  weights. The process id is appended to the name.
 * **Warnings.** Deprecation warnings from RecBole's dependencies flood the run
   log; they are silenced (errors are not).
 """
 
 import functools
 import logging
+import os
 import pickle
 import types
 import warnings
@@ -165,6 +170,23 @@ def _undo_global_anomaly_detection():
     torch.autograd.set_detect_anomaly(False)
 
 
+def _patch_checkpoint_names():
+    from recbole.trainer import trainer as trainer_module
+
+    original_init = trainer_module.Trainer.__init__
+    if getattr(original_init, "_recbole_ext_patched", False):
+        return
+
+    @functools.wraps(original_init)
+    def __init__(self, config, model):
+        original_init(self, config, model)
+        root, extension = os.path.splitext(self.saved_model_file)
+        self.saved_model_file = f"{root}-pid{os.getpid()}{extension}"
+
+    __init__._recbole_ext_patched = True
+    trainer_module.Trainer.__init__ = __init__
+
+
 def apply():
     """Apply every compatibility fix once."""
     global _APPLIED
@@ -175,4 +197,5 @@ def apply():
     _patch_torch_load()
     _patch_hyperopt_rng()
     _patch_tune_report()
+    _patch_checkpoint_names()
     _APPLIED = True

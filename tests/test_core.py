@@ -184,6 +184,21 @@ def test_nan_loss_stops_with_epoch_and_keeps_checkpoint(tmp_path, monkeypatch, t
     assert os.path.isfile(trainer.saved_model_file)
 
 
+def test_runs_started_in_the_same_second_get_their_own_checkpoint(tiny_data_path, monkeypatch):
+    """RecBole names checkpoints by start second; two processes must not share one."""
+    from recbole_ext import compat
+    from recbole_ext.runner import build_config, build_model_and_trainer, prepare
+
+    monkeypatch.setattr("recbole.trainer.trainer.get_local_time", lambda: "Nov-23-2026_04-00-00")
+    config = build_config("WALS", "tiny", overrides=quiet_config(epochs=1, data_path=str(tiny_data_path)))
+    _, train, _, _ = prepare(config)
+    names = []
+    for pid in (101, 202):
+        monkeypatch.setattr(compat.os, "getpid", lambda pid=pid: pid)
+        names.append(os.path.basename(build_model_and_trainer(config, train)[1].saved_model_file))
+    assert names == ["WALS-Nov-23-2026_04-00-00-pid101.pth", "WALS-Nov-23-2026_04-00-00-pid202.pth"]
+
+
 def test_checkpoint_with_numpy_state_reloads(tiny_data_path):
     """EASE keeps numpy/scipy state in its checkpoint (``other_parameter``)."""
     from recbole.quick_start import run_recbole
