@@ -128,8 +128,8 @@ def cached_run(model, dataset, config_files, overrides, seed, cache_dir=None):
     path = cache_dir / f"{key}.json"
     if path.is_file():
         return json.loads(path.read_text())
-    # RecBole names a checkpoint by model and start second: two benchmarks started in the same
-    # second would overwrite each other's best checkpoint, so each run gets its own folder.
+    # each run's checkpoint lies in a folder named like its cache entry (compat also makes the
+    # file name unique per process, so concurrent benchmarks never share a checkpoint)
     run_overrides = {"checkpoint_dir": str(Path("saved") / key), **overrides}
     summary = train_once(model, dataset, config_files, run_overrides, seed)
     cache_dir.mkdir(parents=True, exist_ok=True)
