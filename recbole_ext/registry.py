@@ -116,13 +116,15 @@ def register_model(model_class, dataset_class=None, trainer_class=None):
 
 
 def _nan_guarded_default_trainer(model_class):
-    """RecBole's default trainer for the model's type, with the NaN guard."""
+    """RecBole's default trainer for the model's type, with the NaN guard and
+    the optional weight average (``ema_decay``)."""
     from recbole.utils import get_trainer
 
     from recbole_ext.trainer.nan_guard import NaNGuardMixin
+    from recbole_ext.trainer.weight_averaging import WeightAveragingMixin
 
     base = get_trainer(model_class.type, "__no_such_model__")
-    return type(f"{model_class.__name__}Trainer", (NaNGuardMixin, base), {})
+    return type(f"{model_class.__name__}Trainer", (WeightAveragingMixin, NaNGuardMixin, base), {})
 
 
 def _patch_config_yaml_lookup():

@@ -11,6 +11,8 @@ from recbole.config import Config
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, get_trainer, init_logger, init_seed
 
+from recbole_ext.trainer.weight_averaging import TRAINER_SETTINGS, with_weight_averaging
+
 log = getLogger("recbole_ext")
 
 
@@ -70,7 +72,7 @@ def build_config(model, dataset, config_files=None, overrides=None):
 def known_settings(model, dataset, config_files=()):
     """Every setting name the model's config has (RecBole's, the model yaml's, the
     files'), plus those of a model it embeds (``settings_of``: HybridRoBERTa's WALS)."""
-    known = set(build_config(model, dataset, list(config_files), {}).final_config_dict)
+    known = set(build_config(model, dataset, list(config_files), {}).final_config_dict) | set(TRAINER_SETTINGS)
     for inner in getattr(get_model(model), "settings_of", ()):
         known |= known_settings(inner, dataset, config_files)
     return known
@@ -95,7 +97,10 @@ def build_model_and_trainer(config, train_data):
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     getLogger().info(model)
     apply_history_filter(model, config)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    trainer_class = get_trainer(config["MODEL_TYPE"], config["model"])
+    if config["ema_decay"]:
+        trainer_class = with_weight_averaging(trainer_class)
+    trainer = trainer_class(config, model)
     return model, trainer
 
 

@@ -1,0 +1,81 @@
+"""Exponential moving average (EMA) of the weights, used for validation, checkpoints and test."""
+
+import torch
+
+#: Trainer settings the plugin adds to every model run through ``run.py``.
+TRAINER_SETTINGS = ("ema_decay",)
+
+
+def with_weight_averaging(trainer_class):
+    """``trainer_class`` with :class:`WeightAveragingMixin` (itself if it already has it).
+
+    Lets ``run.py`` and the benchmark give a built-in RecBole model the same
+    ``ema_decay`` option the plugin models' trainers have.
+    """
+    if issubclass(trainer_class, WeightAveragingMixin):
+        return trainer_class
+    return type(trainer_class.__name__, (WeightAveragingMixin, trainer_class), {})
+
+
+class WeightAveragingMixin:
+    """Mixin for RecBole trainers: evaluate and save an EMA of the trained weights.
+
+    With ``ema_decay`` in (0, 1) every optimizer step also updates
+    ``ema = d * ema + (1 - d) * weights``, with ``d = min(ema_decay, (1 + t) / (10 + t))``
+    at step ``t`` so that the first steps do not stay anchored to the random
+    initialisation. After each training epoch the averaged weights are swapped
+    into the model, so validation, early stopping, the best checkpoint and the
+    test all see them; the raw weights are swapped back before the next epoch
+    trains on. A small batch and a high learning rate make the raw weights jump
+    between epochs (a noisy validation curve that early stopping reads badly);
+    the average follows the same trajectory with the jumps smoothed out
+    (Polyak and Juditsky, 1992). ``ema_decay`` unset, 0 or ``None``: off.
+    """
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        decay = config["ema_decay"]
+        if decay is not None and not 0.0 <= float(decay) < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {decay!r}")
+        self.ema_decay = float(decay or 0.0)
+        self._ema_step = 0
+        self._averaged = None
+        self._raw = None
+        if self.ema_decay > 0:
+            self.optimizer.register_step_post_hook(lambda *args: self._update_average())
+
+    def _averaged_parameters(self):
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    @torch.no_grad()
+    def _update_average(self):
+        params = self._averaged_parameters()
+        if self._averaged is None:
+            self._averaged = [p.detach().clone() for p in params]
+        decay = min(self.ema_decay, (1 + self._ema_step) / (10 + self._ema_step))
+        for average, param in zip(self._averaged, params):
+            average.lerp_(param.detach(), 1.0 - decay)
+        self._ema_step += 1
+
+    @torch.no_grad()
+    def _swap_in_average(self):
+        if self._averaged is None or self._raw is not None:
+            return
+        params = self._averaged_parameters()
+        self._raw = [p.detach().clone() for p in params]
+        for param, average in zip(params, self._averaged):
+            param.copy_(average)
+
+    @torch.no_grad()
+    def _swap_in_raw(self):
+        if self._raw is None:
+            return
+        for param, raw in zip(self._averaged_parameters(), self._raw):
+            param.copy_(raw)
+        self._raw = None
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        self._swap_in_raw()
+        loss = super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+        self._swap_in_average()
+        return loss
