@@ -95,3 +95,10 @@ def test_run_path_gives_builtin_models_the_same_option(tiny_data_path, decay, av
     assert isinstance(trainer, WeightAveragingMixin) is averaged
     trainer.fit(train_data, saved=False)
     assert (getattr(trainer, "_averaged", None) is not None) is averaged
+
+
+def test_plugin_models_default_trainer_has_the_option():
+    from recbole.utils import get_model, get_trainer
+
+    for name in ("ARGUS", "Wukong"):
+        assert issubclass(get_trainer(get_model(name).type, name), WeightAveragingMixin)
