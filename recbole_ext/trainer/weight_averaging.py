@@ -39,21 +39,18 @@ class WeightAveragingMixin:
             raise ValueError(f"ema_decay must be in [0, 1), got {decay!r}")
         self.ema_decay = float(decay or 0.0)
         self._ema_step = 0
+        self._params = [p for p in self.model.parameters() if p.requires_grad]
         self._averaged = None
         self._raw = None
         if self.ema_decay > 0:
             self.optimizer.register_step_post_hook(lambda *args: self._update_average())
 
-    def _averaged_parameters(self):
-        return [p for p in self.model.parameters() if p.requires_grad]
-
     @torch.no_grad()
     def _update_average(self):
-        params = self._averaged_parameters()
         if self._averaged is None:
-            self._averaged = [p.detach().clone() for p in params]
+            self._averaged = [p.detach().clone() for p in self._params]
         decay = min(self.ema_decay, (1 + self._ema_step) / (10 + self._ema_step))
-        for average, param in zip(self._averaged, params):
+        for average, param in zip(self._averaged, self._params):
             average.lerp_(param.detach(), 1.0 - decay)
         self._ema_step += 1
 
@@ -61,16 +58,15 @@ class WeightAveragingMixin:
     def _swap_in_average(self):
         if self._averaged is None or self._raw is not None:
             return
-        params = self._averaged_parameters()
-        self._raw = [p.detach().clone() for p in params]
-        for param, average in zip(params, self._averaged):
+        self._raw = [p.detach().clone() for p in self._params]
+        for param, average in zip(self._params, self._averaged):
             param.copy_(average)
 
     @torch.no_grad()
     def _swap_in_raw(self):
         if self._raw is None:
             return
-        for param, raw in zip(self._averaged_parameters(), self._raw):
+        for param, raw in zip(self._params, self._raw):
             param.copy_(raw)
         self._raw = None
 
