@@ -4,6 +4,7 @@ plus ``--benchmark``.
     python run.py --model=WALS [--dataset=ml-100k] [--config_files="a.yaml b.yaml"] [--key=value ...]
     python run.py --model=WALS --params_file=hyper/WALS.test [--algo=bayes] [--max_evals=10] [--output_file=F]
     python run.py --benchmark --models=WALS,BPR,EASE [--dataset=ml-100k] [--seeds=3 | --seeds=WALS:3,BPR:1]
+    python run.py --model=ARGUS --nproc=2 [--world_size=4 --group_offset=0 --ip=HOST --port=PORT]
 
 ``--key=value`` overrides any RecBole setting, with RecBole's precedence
 (command line above config dicts above config files above model yaml).
@@ -38,7 +39,13 @@ _CLI_OPTIONS = {
     "reference": "benchmark: model whose best validation score others race to",
     "target_metric": "benchmark: metric of the time-to-reach column (default valid_metric)",
     "model_configs": "benchmark: folder of per-model yaml (<Model>.yaml, e.g. tuned settings) added to that model's config files",
+    "nproc": "data-parallel training: processes started on this machine (torch.distributed)",
+    "world_size": "data-parallel training: processes on all machines (default nproc)",
+    "ip": "data-parallel training: address of the machine that runs rank 0",
+    "port": "data-parallel training: free port on that machine (default: any free port, one machine only)",
+    "group_offset": "data-parallel training: ranks started on earlier machines",
 }
+_DISTRIBUTED_OPTIONS = ("nproc", "world_size", "ip", "port", "group_offset")
 _ALGOS = ("exhaustive", "random", "bayes")
 _PARAM_TYPES = {"choice": 1, "uniform": 2, "quniform": 3, "loguniform": 2}
 _EMBEDDED_DATASETS = ("ml-100k",)
@@ -167,6 +174,47 @@ def _run_single(model, dataset, config_files, overrides):
 
     result = run(model, dataset, config_files, overrides)
     print(f"test result ({model} on {dataset}): {dict(result['test_result'])}")
+
+
+def _non_negative_int(options, key, default):
+    try:
+        value = int(options.get(key, default))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise UsageError(f"--{key} must be a non-negative integer, got '{options[key]}'")
+    return value
+
+
+def _distributed_settings(model, options):
+    """run.py's data-parallel options, checked; ``None`` for a single-process run."""
+    if not any(key in options for key in _DISTRIBUTED_OPTIONS):
+        return None
+    from recbole_ext.distributed import supports_data_parallel
+
+    if "benchmark" in options or "params_file" in options:
+        raise UsageError("--nproc, --world_size, --ip, --port and --group_offset apply to a single training run")
+    nproc = _positive_int(options, "nproc", 1)
+    world_size = _positive_int(options, "world_size", nproc)
+    offset = _non_negative_int(options, "group_offset", 0)
+    if offset + nproc > world_size:
+        raise UsageError(f"--group_offset ({offset}) + --nproc ({nproc}) exceeds --world_size ({world_size})")
+    port = options.get("port")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise UsageError(f"--port must be a port number, got '{port}'")
+    if world_size > nproc and port is None:
+        raise UsageError("--port is needed when ranks run on several machines (--world_size > --nproc)")
+    if not supports_data_parallel(model):
+        raise UsageError(f"{model} is fitted without gradient steps: --nproc/--world_size do not apply to it")
+    return {"nproc": nproc, "world_size": world_size, "ip": options.get("ip", "localhost"), "port": port,
+            "group_offset": offset}
+
+
+def _run_data_parallel(model, dataset, config_files, overrides, settings):
+    from recbole_ext.distributed import run_data_parallel
+
+    result = run_data_parallel(model, dataset, config_files, overrides, **settings)
+    print(f"test result ({model} on {dataset}, {settings['world_size']} ranks): {result['test_result']}")
 
 
 def _run_hyper(model, dataset, config_files, overrides, options):
@@ -298,7 +346,10 @@ def main(argv=None):
         model = options["model"]
         check_model(model)
         check_overrides([model], dataset, config_files, overrides)
-        if "params_file" in options:
+        distributed = _distributed_settings(model, options)
+        if distributed is not None:
+            _run_data_parallel(model, dataset, config_files, overrides, distributed)
+        elif "params_file" in options:
             _run_hyper(model, dataset, config_files, overrides, options)
         else:
             _run_single(model, dataset, config_files, overrides)

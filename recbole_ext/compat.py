@@ -24,6 +24,16 @@ Fixes:
   second>.pth``: two runs started in the same second (two ``run.py`` side by
   side, parallel tuning trials) write the same file and reload each other's
   weights. The process id is appended to the name.
+* **Data-parallel training without CUDA.** RecBole's multi-process path
+  (``nproc`` / ``world_size``, torch DistributedDataParallel) hard-codes the
+  NCCL backend and CUDA devices. Without CUDA the process group uses gloo and
+  the model stays on the CPU; with CUDA RecBole's own code runs unchanged.
+  Two of its bugs are fixed for every backend: every rank now reloads the
+  best checkpoint that rank 0 wrote (the same file name on all ranks, and a
+  barrier so that no rank reads it before rank 0 has finished writing it).
+* **Folder races.** RecBole creates its log and dataset folders with
+  check-then-create; two processes starting together (two ranks, two runs side
+  by side) crash with ``FileExistsError``. Creating an existing folder is a no-op.
 * **Warnings.** Deprecation warnings from RecBole's dependencies flood the run
   log; they are silenced (errors are not).
 """
@@ -170,6 +180,10 @@ def _undo_global_anomaly_detection():
     torch.autograd.set_detect_anomaly(False)
 
 
+def _is_distributed(config):
+    return not config["single_spec"]
+
+
 def _patch_checkpoint_names():
     from recbole.trainer import trainer as trainer_module
 
@@ -181,10 +195,99 @@ def _patch_checkpoint_names():
     def __init__(self, config, model):
         original_init(self, config, model)
         root, extension = os.path.splitext(self.saved_model_file)
-        self.saved_model_file = f"{root}-pid{os.getpid()}{extension}"
+        name = [f"{root}-pid{os.getpid()}{extension}"]
+        if _is_distributed(config):
+            # rank 0 alone writes the checkpoint; every rank must read that file
+            torch.distributed.broadcast_object_list(name, src=0)
+        self.saved_model_file = name[0]
 
     __init__._recbole_ext_patched = True
     trainer_module.Trainer.__init__ = __init__
+
+
+def _wait_for_best_checkpoint(original_evaluate):
+    @functools.wraps(original_evaluate)
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        if load_best_model and _is_distributed(self.config):
+            torch.distributed.barrier()
+        return original_evaluate(
+            self, eval_data, load_best_model=load_best_model, model_file=model_file, show_progress=show_progress
+        )
+
+    evaluate._recbole_ext_patched = True
+    return evaluate
+
+
+def _ensure_dir(dir_path):
+    os.makedirs(dir_path, exist_ok=True)
+
+
+def _patch_ensure_dir():
+    import recbole.data.utils
+    import recbole.utils
+    import recbole.utils.logger
+    import recbole.utils.utils
+    from recbole.trainer import trainer as trainer_module
+
+    for module in (recbole.utils.utils, recbole.utils, recbole.utils.logger, recbole.data.utils, trainer_module):
+        module.ensure_dir = _ensure_dir
+
+
+def _cuda_requested(config_dict):
+    return bool(config_dict["gpu_id"]) and torch.cuda.is_available()
+
+
+def _init_cpu_process_group(config):
+    """What RecBole's ``Config._init_device`` does for a distributed run, with gloo on the CPU."""
+    config_dict = config.final_config_dict
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(
+            backend="gloo",
+            rank=config_dict["local_rank"] + config_dict["offset"],
+            world_size=config_dict["world_size"],
+            init_method=f"tcp://{config_dict['ip']}:{config_dict['port']}",
+        )
+    config_dict["device"] = torch.device("cpu")
+    config_dict["single_spec"] = False
+    if config_dict["local_rank"] != 0:
+        config_dict["state"] = "error"
+        config_dict["show_progress"] = False
+        config_dict["verbose"] = False
+
+
+def _patch_distributed_on_cpu():
+    from recbole.config import configurator
+    from recbole.trainer import trainer as trainer_module
+
+    original_init_device = configurator.Config._init_device
+    if getattr(original_init_device, "_recbole_ext_patched", False):
+        return
+
+    @functools.wraps(original_init_device)
+    def _init_device(self):
+        config_dict = self.final_config_dict
+        gpu_id = config_dict["gpu_id"]
+        config_dict["gpu_id"] = ",".join(map(str, gpu_id)) if isinstance(gpu_id, tuple) else str(gpu_id)
+        if "local_rank" not in config_dict or _cuda_requested(config_dict):
+            return original_init_device(self)
+        os.environ["CUDA_VISIBLE_DEVICES"] = config_dict["gpu_id"]
+        return _init_cpu_process_group(self)
+
+    original_trainer_init = trainer_module.AbstractTrainer.__init__
+
+    @functools.wraps(original_trainer_init)
+    def trainer_init(self, config, model):
+        if not _is_distributed(config) or config["device"].type != "cpu":
+            return original_trainer_init(self, config, model)
+        self.config = config
+        self.model = model
+        # a CPU module takes no device_ids; SyncBatchNorm has no CPU kernel
+        self.distributed_model = torch.nn.parallel.DistributedDataParallel(model)
+
+    _init_device._recbole_ext_patched = True
+    configurator.Config._init_device = _init_device
+    trainer_module.AbstractTrainer.__init__ = trainer_init
+    trainer_module.Trainer.evaluate = _wait_for_best_checkpoint(trainer_module.Trainer.evaluate)
 
 
 def apply():
@@ -198,4 +301,6 @@ def apply():
     _patch_hyperopt_rng()
     _patch_tune_report()
     _patch_checkpoint_names()
+    _patch_distributed_on_cpu()
+    _patch_ensure_dir()
     _APPLIED = True

@@ -166,14 +166,20 @@ class TrainingRecorder:
         return score, result
 
 
-def run(model, dataset, config_files=None, overrides=None, show_progress=None, record=False):
-    """Train with early stopping, reload the best checkpoint, evaluate on test."""
+def run(model, dataset, config_files=None, overrides=None, show_progress=None, record=False, after_fit=None):
+    """Train with early stopping, reload the best checkpoint, evaluate on test.
+
+    ``after_fit(model)``, when given, sees the trained weights before the best
+    checkpoint replaces them.
+    """
     config = build_config(model, dataset, config_files, overrides)
     _, train_data, valid_data, test_data = prepare(config)
     model_obj, trainer = build_model_and_trainer(config, train_data)
     recorder = TrainingRecorder(trainer) if record else None
     progress = config["show_progress"] if show_progress is None else show_progress
     best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=True, show_progress=progress)
+    if after_fit is not None:
+        after_fit(model_obj)
     test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=progress)
     unfiltered_test_result = evaluate_without_history_filter(trainer, model_obj, test_data, progress)
     getLogger().info(f"best valid : {best_valid_result}")

@@ -110,6 +110,7 @@ class HybridRoBERTa(GeneralRecommender):
     dataset_class = ColdStartDataset
     trainer_class = ParamGroupTrainer
     settings_of = ("WALS",)  # any WALS key may be set (see WALSConfigView)
+    data_parallel = False  # fits WALS and caches text embeddings inside the model: one process does it
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)

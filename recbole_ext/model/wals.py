@@ -200,6 +200,7 @@ class WALS(GeneralRecommender):
     input_type = InputType.POINTWISE
     type = ModelType.GENERAL
     trainer_class = SweepTrainer
+    data_parallel = False  # a sweep solves least squares over all users/items: no gradients to all-reduce
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
