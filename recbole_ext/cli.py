@@ -39,6 +39,9 @@ _CLI_OPTIONS = {
     "reference": "benchmark: model whose best validation score others race to",
     "target_metric": "benchmark: metric of the time-to-reach column (default valid_metric)",
     "model_configs": "benchmark: folder of per-model yaml (<Model>.yaml, e.g. tuned settings) added to that model's config files",
+    "tool": "HyperTuning engine: hyperopt (RecBole's, one trial at a time) or ray (trials in parallel)",
+    "ray_address": "HyperTuning with --tool=ray: address of a running Ray cluster (default: start one here)",
+    "cpus_per_trial": "HyperTuning with --tool=ray: CPUs (torch threads) per trial (default 1)",
     "nproc": "data-parallel training: processes started on this machine (torch.distributed)",
     "world_size": "data-parallel training: processes on all machines (default nproc)",
     "ip": "data-parallel training: address of the machine that runs rank 0",
@@ -47,6 +50,7 @@ _CLI_OPTIONS = {
 }
 _DISTRIBUTED_OPTIONS = ("nproc", "world_size", "ip", "port", "group_offset")
 _ALGOS = ("exhaustive", "random", "bayes")
+_TOOLS = ("hyperopt", "ray")
 _PARAM_TYPES = {"choice": 1, "uniform": 2, "quniform": 3, "loguniform": 2}
 _EMBEDDED_DATASETS = ("ml-100k",)
 _ATOMIC_SUFFIXES = ("inter", "user", "item")
@@ -186,6 +190,14 @@ def _non_negative_int(options, key, default):
     return value
 
 
+def _check_tuning_options(options):
+    if "tool" in options and "params_file" not in options:
+        raise UsageError("--tool applies to HyperTuning (--params_file=FILE)")
+    for key in ("ray_address", "cpus_per_trial"):
+        if key in options and options.get("tool", "").lower() != "ray":
+            raise UsageError(f"--{key} applies to HyperTuning with --tool=ray")
+
+
 def _distributed_settings(model, options):
     """run.py's data-parallel options, checked; ``None`` for a single-process run."""
     if not any(key in options for key in _DISTRIBUTED_OPTIONS):
@@ -217,6 +229,28 @@ def _run_data_parallel(model, dataset, config_files, overrides, settings):
     print(f"test result ({model} on {dataset}, {settings['world_size']} ranks): {result['test_result']}")
 
 
+def _tune_with_ray(model, dataset, config_files, overrides, options, algo, output):
+    from recbole_ext.ray_tuning import RAY_ALGOS, tune_with_ray
+    from recbole_ext.runner import build_config
+
+    if algo not in RAY_ALGOS:
+        raise UsageError(f"--tool=ray runs --algo={' or --algo='.join(RAY_ALGOS)}, not '{algo}'")
+    bigger = build_config(model, dataset, config_files, overrides)["valid_metric_bigger"]
+    return tune_with_ray(
+        model,
+        dataset,
+        config_files,
+        overrides,
+        params_file=options["params_file"],
+        algo=algo,
+        max_evals=_positive_int(options, "max_evals", 100),
+        output_file=output,
+        valid_score_bigger=bigger,
+        address=options.get("ray_address"),
+        cpus_per_trial=_positive_int(options, "cpus_per_trial", 1),
+    )
+
+
 def _run_hyper(model, dataset, config_files, overrides, options):
     from recbole_ext.runner import tune
 
@@ -225,17 +259,23 @@ def _run_hyper(model, dataset, config_files, overrides, options):
         raise UsageError(f"unknown --algo '{algo}'; valid choices: {', '.join(_ALGOS)}")
     check_params_file(options["params_file"])
     output = options.get("output_file") or f"hyper_results/{model}_{dataset}.result"
-    best = tune(
-        model,
-        dataset,
-        config_files,
-        overrides,
-        params_file=options["params_file"],
-        algo=algo,
-        max_evals=_positive_int(options, "max_evals", 100),
-        early_stop=_positive_int(options, "early_stop", 10),
-        output_file=output,
-    )
+    tool = options.get("tool", "hyperopt").lower()
+    if tool not in _TOOLS:
+        raise UsageError(f"unknown --tool '{options['tool']}'; valid choices: {', '.join(_TOOLS)}")
+    if tool == "ray":
+        best = _tune_with_ray(model, dataset, config_files, overrides, options, algo, output)
+    else:
+        best = tune(
+            model,
+            dataset,
+            config_files,
+            overrides,
+            params_file=options["params_file"],
+            algo=algo,
+            max_evals=_positive_int(options, "max_evals", 100),
+            early_stop=_positive_int(options, "early_stop", 10),
+            output_file=output,
+        )
     print(f"best params: {best['params']}")
     print(f"best valid score: {best['best_valid_score']}")
     print(f"test result: {dict(best['test_result'])}")
@@ -346,6 +386,7 @@ def main(argv=None):
         model = options["model"]
         check_model(model)
         check_overrides([model], dataset, config_files, overrides)
+        _check_tuning_options(options)
         distributed = _distributed_settings(model, options)
         if distributed is not None:
             _run_data_parallel(model, dataset, config_files, overrides, distributed)
