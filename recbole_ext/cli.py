@@ -229,22 +229,19 @@ def _run_data_parallel(model, dataset, config_files, overrides, settings):
     print(f"test result ({model} on {dataset}, {settings['world_size']} ranks): {result['test_result']}")
 
 
-def _tune_with_ray(model, dataset, config_files, overrides, options, algo, output):
+def _tune_with_ray(model, dataset, config_files, overrides, options, search):
     from recbole_ext.ray_tuning import RAY_ALGOS, tune_with_ray
     from recbole_ext.runner import build_config
 
-    if algo not in RAY_ALGOS:
-        raise UsageError(f"--tool=ray runs --algo={' or --algo='.join(RAY_ALGOS)}, not '{algo}'")
+    if search["algo"] not in RAY_ALGOS:
+        raise UsageError(f"--tool=ray runs --algo={' or --algo='.join(RAY_ALGOS)}, not '{search['algo']}'")
     bigger = build_config(model, dataset, config_files, overrides)["valid_metric_bigger"]
     return tune_with_ray(
         model,
         dataset,
         config_files,
         overrides,
-        params_file=options["params_file"],
-        algo=algo,
-        max_evals=_positive_int(options, "max_evals", 100),
-        output_file=output,
+        **search,
         valid_score_bigger=bigger,
         address=options.get("ray_address"),
         cpus_per_trial=_positive_int(options, "cpus_per_trial", 1),
@@ -262,19 +259,17 @@ def _run_hyper(model, dataset, config_files, overrides, options):
     tool = options.get("tool", "hyperopt").lower()
     if tool not in _TOOLS:
         raise UsageError(f"unknown --tool '{options['tool']}'; valid choices: {', '.join(_TOOLS)}")
+    search = {
+        "params_file": options["params_file"],
+        "algo": algo,
+        "max_evals": _positive_int(options, "max_evals", 100),
+        "output_file": output,
+    }
     if tool == "ray":
-        best = _tune_with_ray(model, dataset, config_files, overrides, options, algo, output)
+        best = _tune_with_ray(model, dataset, config_files, overrides, options, search)
     else:
         best = tune(
-            model,
-            dataset,
-            config_files,
-            overrides,
-            params_file=options["params_file"],
-            algo=algo,
-            max_evals=_positive_int(options, "max_evals", 100),
-            early_stop=_positive_int(options, "early_stop", 10),
-            output_file=output,
+            model, dataset, config_files, overrides, **search, early_stop=_positive_int(options, "early_stop", 10)
         )
     print(f"best params: {best['params']}")
     print(f"best valid score: {best['best_valid_score']}")
