@@ -20,10 +20,6 @@ from torch.multiprocessing.spawn import ProcessException
 
 from recbole.utils import ModelType, get_model
 
-#: run.py options of a data-parallel run (RecBole's names), with their defaults.
-DISTRIBUTED_OPTIONS = {"nproc": 1, "world_size": -1, "ip": "localhost", "port": None, "group_offset": 0}
-
-
 def supports_data_parallel(model):
     """False for models fitted without gradient steps (WALS, EASE, ItemKNN, ...).
 
