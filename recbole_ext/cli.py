@@ -20,6 +20,7 @@ from pathlib import Path
 import recbole_ext  # noqa: F401  (applies compat, registers plugin models)
 from recbole_ext import registry
 from recbole_ext.data.atomic import check_atomic_file
+from recbole_ext.runner import params_file_lines
 from recbole_ext.trainer import NaNLossError
 
 _CLI_OPTIONS = {
@@ -128,14 +129,11 @@ def check_params_file(path):
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"params file not found: {path}")
-    for number, line in enumerate(file.read_text().splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        parts = line.split()
+    for number, line, fields in params_file_lines(file):
         where = f"{path}:{number}"
-        if len(parts) < 3:
+        if fields is None:
             raise UsageError(f"{where}: expected 'name type values', got '{line.strip()}'")
-        name, kind, value = parts[0], parts[1], "".join(parts[2:])
+        name, kind, value = fields
         if kind not in _PARAM_TYPES:
             raise UsageError(f"{where}: unknown type '{kind}' for '{name}'; valid: {', '.join(_PARAM_TYPES)}")
         if kind == "choice":

@@ -20,6 +20,7 @@ from torch.multiprocessing.spawn import ProcessException
 
 from recbole.utils import ModelType, get_model
 
+
 def supports_data_parallel(model):
     """False for models fitted without gradient steps (WALS, EASE, ItemKNN, ...).
 

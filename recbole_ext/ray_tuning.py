@@ -21,12 +21,9 @@ from pathlib import Path
 
 from recbole.utils import dict2str
 
+from recbole_ext.runner import params_file_lines
+
 RAY_ALGOS = ("exhaustive", "random")
-
-
-def _parse_line(line):
-    name, kind, *rest = line.split()
-    return name, kind, "".join(rest)
 
 
 def search_space(params_file, algo):
@@ -36,10 +33,7 @@ def search_space(params_file, algo):
     if algo not in RAY_ALGOS:
         raise ValueError(f"--tool=ray supports --algo={' or --algo='.join(RAY_ALGOS)}, got {algo!r}")
     space = {}
-    for line in Path(params_file).read_text().splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        name, kind, value = _parse_line(line)
+    for _, _, (name, kind, value) in params_file_lines(params_file):
         if algo == "exhaustive" and kind != "choice":
             raise ValueError(f"{params_file}: --algo=exhaustive needs 'choice' lines, '{name}' is {kind}")
         if kind == "choice":

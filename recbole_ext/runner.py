@@ -5,6 +5,7 @@ Kept apart from the CLI so tests and the benchmark call the same code.
 
 import logging
 from logging import getLogger
+from pathlib import Path
 from time import perf_counter
 
 from recbole.config import Config
@@ -200,6 +201,20 @@ def run(model, dataset, config_files=None, overrides=None, show_progress=None, r
     return result
 
 
+def params_file_lines(path):
+    """``(line number, line, (name, type, values) or None)`` for each setting line of a ``.test`` file.
+
+    Blank and ``#`` lines are skipped; values written with spaces are joined
+    as RecBole's HyperTuning joins them; a line of fewer than three words
+    gives ``None``.
+    """
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split()
+        yield number, line, (parts[0], parts[1], "".join(parts[2:])) if len(parts) >= 3 else None
+
+
 def tune(model, dataset, config_files, overrides, params_file, algo, max_evals, early_stop, output_file):
     """RecBole HyperTuning over ``params_file``; returns the best trial.
 
@@ -207,8 +222,6 @@ def tune(model, dataset, config_files, overrides, params_file, algo, max_evals, 
     settings such as the history filter included), and hands HyperTuning
     the result keys RecBole's ``objective_function`` returns.
     """
-    from pathlib import Path
-
     from recbole.trainer import HyperTuning
 
     if automatic_settings(model, dataset, config_files, overrides):
@@ -239,4 +252,4 @@ def tune(model, dataset, config_files, overrides, params_file, algo, max_evals, 
     }
 
 
-__all__ = ["automatic_settings", "build_config", "run", "tune"]
+__all__ = ["automatic_settings", "build_config", "params_file_lines", "run", "tune"]
