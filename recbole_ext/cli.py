@@ -61,6 +61,15 @@ class UsageError(Exception):
     """A bad command line: printed as one line, exit status 2."""
 
 
+def usage():
+    """The ``--help`` text: the module's synopsis and one line per run.py option."""
+    width = max(len(key) for key in _CLI_OPTIONS) + 4
+    lines = [__doc__.strip(), "", "run.py options:"]
+    lines += [f"  --{key:<{width}}{text}" for key, text in _CLI_OPTIONS.items()]
+    lines += ["", "Any other --key=value is a RecBole or model setting (properties/model/<Model>.yaml)."]
+    return "\n".join(lines)
+
+
 def parse_args(argv):
     """Split ``argv`` into run.py options and RecBole ``--key=value`` overrides."""
     options, overrides = {}, {}
@@ -360,6 +369,9 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     # RecBole's Config also reads sys.argv; everything it needs is passed explicitly.
     sys.argv = sys.argv[:1]
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(usage())
+        return 0
     try:
         options, overrides = parse_args(argv)
         dataset = options.get("dataset", "ml-100k")

@@ -44,6 +44,14 @@ def test_bad_command_lines_exit_2_with_one_line(args, message, capsys):
     assert len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_lists_every_run_py_option_and_exits_0(flag, capsys):
+    assert cli.main(["--model=WALS", flag]) == 0
+    out = capsys.readouterr().out
+    assert "python run.py --model=WALS" in out
+    assert all(f"--{option} " in out for option in cli._CLI_OPTIONS)
+
+
 def test_error_lists_valid_choices(capsys):
     cli.main(["--model=SASRecc"])
     err = capsys.readouterr().err
