@@ -25,7 +25,7 @@ from torch import nn
 
 from recbole.model.abstract_recommender import ContextRecommender
 from recbole.model.init import xavier_normal_initialization
-from recbole.model.layers import MLPLayers
+from recbole.model.layers import FMEmbedding, MLPLayers
 
 from recbole_ext.data.float_check import FloatCheckedDataset
 
@@ -138,7 +138,10 @@ class Wukong(ContextRecommender):
         self.head_mlp_sizes = config["head_mlp_sizes"]
         self.dense_mlp_sizes = config["dense_mlp_sizes"]
         self.dropout_prob = config["dropout_prob"]
+        self.embeddings_per_field = config["embeddings_per_field"]
         self._check_config(config, dataset)
+        if self.embeddings_per_field > 1:
+            self._widen_categorical_tables()
 
         # Wukong embeds float fields with its own MLP and has no first-order
         # term: drop the parent's unused tables so they are not trained.
@@ -152,7 +155,8 @@ class Wukong(ContextRecommender):
                 self.num_dense_fields * self.embedding_size,
                 self.dropout_prob,
             )
-        self.num_embeddings = self.num_feature_field
+        num_categorical = len(self.token_field_names) + len(self.token_seq_field_names)
+        self.num_embeddings = self.num_feature_field + (self.embeddings_per_field - 1) * num_categorical
         self.interaction_stack = self._build_interaction_stack()
         self.head = mlp_with_linear_output(
             self.interaction_stack[-1].num_outputs * self.embedding_size
@@ -178,6 +182,7 @@ class Wukong(ContextRecommender):
             )
         for name, value in (
             ("num_layers", self.num_layers),
+            ("embeddings_per_field", self.embeddings_per_field),
             ("fm_rank", self.fm_rank),
             ("fmb_units", self.fmb_units),
             ("lcb_units", self.lcb_units),
@@ -190,6 +195,19 @@ class Wukong(ContextRecommender):
                 raise ValueError(
                     f"Wukong: float field '{field}' goes through the dense MLP; remove it from discretization"
                 )
+
+    def _widen_categorical_tables(self):
+        """Tables of width ``m * d`` for token and token_seq fields, each row read
+        as ``m`` embeddings of size ``d`` (Sec. 3.2: several embeddings for the
+        features that matter, which also gives the FM more vectors to pair when
+        a dataset has few fields)."""
+        width = self.embeddings_per_field * self.embedding_size
+        if self.token_field_names:
+            self.token_embedding_table = FMEmbedding(self.token_field_dims, self.token_field_offsets, width)
+        if self.token_seq_field_names:
+            self.token_seq_embedding_table = nn.ModuleList(
+                nn.Embedding(dim, width) for dim in self.token_seq_field_dims
+            )
 
     def _build_interaction_stack(self):
         layers = []
@@ -215,10 +233,10 @@ class Wukong(ContextRecommender):
             [interaction[field] for field in self.token_seq_field_names]
         )
         if token_seq is not None:
-            parts.append(token_seq)
+            parts.append(self._split_field_embeddings(token_seq))
         if self.token_field_names:
             tokens = torch.stack([interaction[field] for field in self.token_field_names], dim=1)
-            parts.append(self.embed_token_fields(tokens))
+            parts.append(self._split_field_embeddings(self.embed_token_fields(tokens)))
         float_seq = self.embed_float_seq_fields(
             [interaction[field] for field in self.float_seq_field_names]
         )
@@ -227,6 +245,10 @@ class Wukong(ContextRecommender):
         if self.num_dense_fields:
             parts.append(self._embed_dense(interaction))
         return torch.cat(parts, dim=1)
+
+    def _split_field_embeddings(self, embedded):
+        """``[batch, fields, m * d]`` -> ``[batch, fields * m, d]``."""
+        return embedded.reshape(embedded.shape[0], -1, self.embedding_size)
 
     def _embed_dense(self, interaction):
         values = []
