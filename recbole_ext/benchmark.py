@@ -9,8 +9,11 @@ Each finished (model, dataset, settings, seed) run is cached as json under
 only trains missing seeds. The table (markdown on stdout, and ``.md`` /
 ``.csv`` under ``benchmarks/``) reports best validation score, test metrics
 as mean +- std over seeds, epochs run, seconds per training epoch, parameter
-count, and the training time each model needs to reach the reference
-model's best validation score; a PNG plots the validation score of every
+count, the test difference to the reference model paired by seed (every
+model sees the same split on a given seed, so the paired difference
+separates models that the seed-to-seed spread hides), and the training
+time each model needs to reach the reference model's best validation
+score; a PNG plots the validation score of every
 model against training wall time.
 """
 
@@ -145,6 +148,23 @@ def _mean_std(values):
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
+def paired_difference(runs, reference_runs, metric):
+    """Test ``metric`` minus the reference's on the same seed: mean +- standard
+    error over the seeds both have, and how many they are."""
+    reference = {r["seed"]: r["test_result"].get(metric) for r in reference_runs}
+    differences = [
+        r["test_result"][metric] - reference[r["seed"]]
+        for r in runs
+        if metric in r["test_result"] and reference.get(r["seed"]) is not None
+    ]
+    if not differences:
+        return "n/a"
+    if len(differences) == 1:
+        return f"{differences[0]:+.4f} (1 seed)"
+    error = statistics.stdev(differences) / len(differences) ** 0.5
+    return f"{statistics.mean(differences):+.4f} ± {error:.4f} ({len(differences)} seeds)"
+
+
 def seconds_to_reach(run, metric, target):
     """Training seconds until the validation ``metric`` first reaches ``target``."""
     for point in run["curve"]:
@@ -179,6 +199,10 @@ def summarise(runs_by_model, reference, target_metric):
         unfiltered = [r.get("unfiltered_test_result") for r in runs]
         if all(unfiltered):
             row[f"test {target_metric}, history not filtered"] = _mean_std([u[target_metric] for u in unfiltered])
+        if model != reference:
+            row[f"test {target_metric} - {reference}, paired (± s.e.)"] = paired_difference(
+                runs, runs_by_model[reference], target_metric
+            )
         row["epochs"] = f"{statistics.mean(r['epochs'] for r in runs):.1f}"
         row["s/epoch"] = f"{statistics.mean(r['seconds_per_epoch'] for r in runs):.3g}"
         params = runs[0]["parameters"]

@@ -172,8 +172,23 @@ def test_benchmark_table_cache_and_added_seeds(tmp_path, tiny_data_path, monkeyp
     assert [(r["model"], r["seeds"]) for r in rows] == [("WALS", "2"), ("Pop", "1")]
     assert {"test ndcg@10", "s/epoch", "params", "epochs"} <= set(rows[0])
     assert "±" in rows[0]["test ndcg@10"]
+    paired = next(column for column in rows[0] if column.endswith("- WALS, paired (± s.e.)"))
+    assert rows[0][paired] == ""  # the reference row
+    assert rows[1][paired].endswith("(1 seed)")
     assert (tmp_path / "benchmarks" / "t.md").read_text().startswith("Command: `python run.py --benchmark")
     assert (tmp_path / "benchmarks" / "t.png").stat().st_size > 1000
+
+
+def test_paired_difference_matches_hand_computation():
+    from recbole_ext.benchmark import paired_difference
+
+    def runs(*scores):
+        return [{"seed": 2020 + i, "test_result": {"auc": s}} for i, s in enumerate(scores)]
+
+    # differences +0.02, +0.01, +0.03 (seed 2023 has no reference run): mean 0.02, s.e. 0.01 / sqrt(3)
+    assert paired_difference(runs(0.72, 0.61, 0.83, 0.5), runs(0.70, 0.60, 0.80), "auc") == "+0.0200 ± 0.0058 (3 seeds)"
+    assert paired_difference(runs(0.5), runs(0.7), "auc") == "-0.2000 (1 seed)"
+    assert paired_difference(runs(0.5), runs(0.7), "ndcg@10") == "n/a"
 
 
 def test_benchmark_runs_keep_their_checkpoints_apart(tmp_path, monkeypatch):
