@@ -58,6 +58,10 @@ LADDERS = {
     ],
 }
 
+#: settings every rung of a ladder keeps: the Wukong ladder was measured with one embedding per
+#: field (``embeddings_per_field`` came later, with a default of 3) and scales d, l, k, n_F and n_L
+FIXED_SETTINGS = {"Wukong": {"embeddings_per_field": 1}}
+
 #: labeled-mode CTR settings shared by every run
 CTR_SETTINGS = {
     "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "RO", "group_by": None, "mode": "labeled"},
@@ -84,8 +88,10 @@ DATASET_SETTINGS = {
 }
 
 
-def ladder_config(dataset, overrides, args, seed):
-    config_dict = {**CTR_SETTINGS, **DATASET_SETTINGS.get(dataset, {}), **overrides}
+def ladder_config(dataset, model_name, overrides, args, seed):
+    config_dict = {
+        **CTR_SETTINGS, **DATASET_SETTINGS.get(dataset, {}), **FIXED_SETTINGS.get(model_name, {}), **overrides
+    }
     config_dict.update(
         epochs=args.epochs, seed=seed, checkpoint_dir=args.checkpoint_dir, show_progress=False,
         train_batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -274,7 +280,7 @@ def main(argv=None):
         if key in finished:
             rows.append(finished[key])
             continue
-        config_dict = ladder_config(args.dataset, overrides, args, seed)
+        config_dict = ladder_config(args.dataset, model_name, overrides, args, seed)
         row = train_and_test(model_name, args.dataset, config_dict, flops_only=args.flops_only)
         row.update(config=key[1], settings=settings)
         rows.append(row)

@@ -164,23 +164,23 @@ def expected_parameter_count(config, dataset):
 @pytest.mark.parametrize("embeddings_per_field", [1, 3])
 def test_trainable_parameter_count_matches_formula(mixed_dataset, embeddings_per_field):
     config, dataset = mixed_dataset
-    config["embeddings_per_field"] = embeddings_per_field
+    default, config["embeddings_per_field"] = config["embeddings_per_field"], embeddings_per_field
     try:
         model = Wukong(config, dataset)
         counted = sum(p.numel() for p in model.parameters() if p.requires_grad)
         assert counted == expected_parameter_count(config, dataset)
     finally:
-        config["embeddings_per_field"] = 1
+        config["embeddings_per_field"] = default
     assert model.first_order_linear is None and model.float_embedding_table is None
 
 
 def test_each_categorical_field_gives_m_embeddings_read_from_its_own_row(mixed_dataset):
     config, dataset = mixed_dataset
-    config["embeddings_per_field"] = 3
+    default, config["embeddings_per_field"] = config["embeddings_per_field"], 3
     try:
         model = Wukong(config, dataset)
     finally:
-        config["embeddings_per_field"] = 1
+        config["embeddings_per_field"] = default
     batch = dataset[torch.arange(4)]
     x0 = model.embed_features(batch)
     # 1 token_seq and 3 token fields, 3 embeddings each, then the 2 dense ones.
@@ -197,7 +197,8 @@ def test_forward_shapes_and_loss(mixed_dataset):
     model = Wukong(config, dataset)
     batch = dataset.inter_feat[:8]
     x0 = model.embed_features(batch)
-    assert x0.shape == (8, 6, config["embedding_size"])  # 3 token + 1 token_seq + 2 float
+    m = config["embeddings_per_field"]
+    assert x0.shape == (8, 4 * m + 2, config["embedding_size"])  # m per token (3) and token_seq (1) field + 2 float
     scores = model.predict(batch)
     assert scores.shape == (8,) and bool(((scores > 0) & (scores < 1)).all())
     loss = model.calculate_loss(batch)
@@ -252,6 +253,7 @@ def test_two_layers_beat_one_on_fourth_order_interaction(tmp_path):
     config = synthetic_config(
         tmp_path, "quartic", numerical_features=["x1", "x2", "x3", "x4"], dense_mlp_sizes=[], head_mlp_sizes=[],
         fmb_mlp_sizes=[], embedding_size=8, fm_rank=8, fmb_units=4, lcb_units=4, dropout_prob=0.0,
+        embeddings_per_field=1,  # the id fields are noise here; one embedding each, as the test was calibrated
         eval_args={**LABELED_RS, "split": {"RS": [0.8, 0.0, 0.2]}},
     )
     # RecBole's random split draws from torch's RNG: seed it, or every run
