@@ -161,26 +161,25 @@ def expected_parameter_count(config, dataset):
     return total + _mlp([n * d] + config["head_mlp_sizes"] + [1])
 
 
-@pytest.mark.parametrize("embeddings_per_field", [1, 3])
-def test_trainable_parameter_count_matches_formula(mixed_dataset, embeddings_per_field):
-    config, dataset = mixed_dataset
-    default, config["embeddings_per_field"] = config["embeddings_per_field"], embeddings_per_field
+def wukong_with_embeddings_per_field(config, dataset, m):
+    """A Wukong with ``m`` embeddings per field; the module-scoped config keeps its own value."""
+    default, config["embeddings_per_field"] = config["embeddings_per_field"], m
     try:
-        model = Wukong(config, dataset)
-        counted = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        assert counted == expected_parameter_count(config, dataset)
+        return Wukong(config, dataset), expected_parameter_count(config, dataset)
     finally:
         config["embeddings_per_field"] = default
+
+
+@pytest.mark.parametrize("embeddings_per_field", [1, 3])
+def test_trainable_parameter_count_matches_formula(mixed_dataset, embeddings_per_field):
+    model, expected = wukong_with_embeddings_per_field(*mixed_dataset, embeddings_per_field)
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == expected
     assert model.first_order_linear is None and model.float_embedding_table is None
 
 
 def test_each_categorical_field_gives_m_embeddings_read_from_its_own_row(mixed_dataset):
-    config, dataset = mixed_dataset
-    default, config["embeddings_per_field"] = config["embeddings_per_field"], 3
-    try:
-        model = Wukong(config, dataset)
-    finally:
-        config["embeddings_per_field"] = default
+    _, dataset = mixed_dataset
+    model, _ = wukong_with_embeddings_per_field(*mixed_dataset, 3)
     batch = dataset[torch.arange(4)]
     x0 = model.embed_features(batch)
     # 1 token_seq and 3 token fields, 3 embeddings each, then the 2 dense ones.
