@@ -27,6 +27,7 @@ import scipy.sparse as sp
 import torch
 
 import recbole_ext  # noqa: F401  (registers HybridRoBERTa)
+from recbole_ext.model.text_encoder import text_neighbours
 
 BENCHMARK_DIR = Path("benchmarks")
 TOP_K = 10
@@ -136,23 +137,6 @@ def popularity_scorer(train, seed):
     jitter = np.random.RandomState(seed).rand(len(counts)) * 0.5
     scores = torch.from_numpy(counts + jitter).float()
     return lambda users: scores.expand(len(users), -1)
-
-
-def text_neighbours(embeddings, sources, k, chunk=2048):
-    """Sparse ``[n_items, n_items]``: for every item, cosine to its ``k`` most similar ``sources``."""
-    unit = torch.nn.functional.normalize(embeddings.float(), dim=1)
-    source_ids = torch.from_numpy(np.flatnonzero(sources))
-    rows, cols, values = [], [], []
-    for start in range(1, len(unit), chunk):
-        block = torch.arange(start, min(start + chunk, len(unit)))
-        sims = unit[block] @ unit[source_ids].T
-        sims[block[:, None] == source_ids[None, :]] = -math.inf
-        top = torch.topk(sims, min(k, len(source_ids)), dim=1)
-        rows.append(block.repeat_interleave(top.indices.shape[1]).numpy())
-        cols.append(source_ids[top.indices].reshape(-1).numpy())
-        values.append(top.values.reshape(-1).clamp_min(0).numpy())
-    n = len(unit)
-    return sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
 
 
 def text_knn_scorer(embeddings, train, k):

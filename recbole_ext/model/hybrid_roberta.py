@@ -38,6 +38,7 @@ from recbole_ext.model.text_encoder import (
     LayerPooling,
     TrainableTopLayers,
     cached_layer_embeddings,
+    text_neighbours,
 )
 from recbole_ext.model.wals import WALS
 from recbole_ext.registry import model_yaml
@@ -141,6 +142,11 @@ class HybridRoBERTa(GeneralRecommender):
         )
         if config["projection_init"] == "ridge":
             self._init_projection_by_ridge(self.ridge_lambda)
+        self.cold_knn_share = config["cold_knn_share"]
+        if not 0.0 <= self.cold_knn_share <= 1.0:
+            raise ValueError(f"cold_knn_share must be in [0, 1], got {self.cold_knn_share!r}")
+        if self.cold_knn_share > 0:
+            self.register_buffer("knn_item_vectors", self._knn_mapped_factors(config["cold_knn_neighbours"]))
 
     # ----------------------------------------------------------------- building
     def _collaborative_factors(self, config, dataset):
@@ -181,6 +187,17 @@ class HybridRoBERTa(GeneralRecommender):
         weight, bias = ridge_projection(text, self.item_factors[warm], ridge)
         self.projection.weight.copy_(weight)
         self.projection.bias.copy_(bias)
+
+    @torch.no_grad()
+    def _knn_mapped_factors(self, k):
+        """Per item, the mean WALS factor of its ``k`` text-nearest warm items, weighted
+        by cosine (the kNN attribute-to-factor mapping of Gantner et al., ICDM 2010)."""
+        warm = self.warm_items.numpy().copy()
+        warm[0] = False
+        weights = text_neighbours(self.layer_pooling(self.text_layers), warm, k)
+        totals = np.asarray(weights.sum(1)).ravel()
+        mapped = weights @ self.item_factors.double().numpy()
+        return torch.from_numpy(mapped / np.maximum(totals, 1e-12)[:, None]).float()
 
     def optimizer_param_groups(self, learning_rate):
         """The encoder's trainable blocks at ``text_learning_rate``, the rest at ``learning_rate``."""
@@ -228,8 +245,12 @@ class HybridRoBERTa(GeneralRecommender):
         return torch.cat([self.fine_tuned_encoder(chunk) for chunk in items.split(batch_size)])
 
     def item_vectors(self, items=None):
-        """WALS factor for warm items, projected text for cold ones (optional learned mix)."""
+        """WALS factor for warm items, projected text for cold ones (optional learned mix;
+        optional share of the kNN-mapped factors for cold ones)."""
         text = self.text_vectors(items)
+        if self.cold_knn_share > 0:
+            knn = self.knn_item_vectors if items is None else self.knn_item_vectors[items]
+            text = (1 - self.cold_knn_share) * text + self.cold_knn_share * knn
         factors = self.item_factors if items is None else self.item_factors[items]
         warm = (self.warm_items if items is None else self.warm_items[items]).unsqueeze(-1)
         if self.mix_logit is not None:

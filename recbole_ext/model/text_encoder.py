@@ -18,9 +18,11 @@ must stay fast.
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -203,3 +205,23 @@ def _transformer_blocks(model):
             "(expected model.encoder.layer as in BERT/RoBERTa)"
         )
     return blocks
+
+
+def text_neighbours(embeddings, sources, k, chunk=2048):
+    """Sparse ``[n_items, n_items]``: for every item, cosine to its ``k`` most similar ``sources``
+    (``sources``: boolean mask; an item is never its own neighbour; row 0, padding, stays empty)."""
+    import scipy.sparse as sp
+
+    unit = torch.nn.functional.normalize(embeddings.float(), dim=1)
+    source_ids = torch.from_numpy(np.flatnonzero(sources))
+    rows, cols, values = [], [], []
+    for start in range(1, len(unit), chunk):
+        block = torch.arange(start, min(start + chunk, len(unit)))
+        sims = unit[block] @ unit[source_ids].T
+        sims[block[:, None] == source_ids[None, :]] = -math.inf
+        top = torch.topk(sims, min(k, len(source_ids)), dim=1)
+        rows.append(block.repeat_interleave(top.indices.shape[1]).numpy())
+        cols.append(source_ids[top.indices].reshape(-1).numpy())
+        values.append(top.values.reshape(-1).clamp_min(0).numpy())
+    n = len(unit)
+    return sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
