@@ -2,6 +2,7 @@
 ``log/``, ``saved/`` and the benchmark cache never land in the repository."""
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,20 @@ def repo_root():
 def quiet_config(**extra):
     """Settings that keep RecBole runs small and silent in tests."""
     return {"show_progress": False, "state": "ERROR", "checkpoint_dir": os.path.join(os.getcwd(), "saved"), **extra}
+
+
+@contextmanager
+def settings_changed(config, **settings):
+    """``config`` with ``settings`` for the block, its own values back afterwards
+    (module-scoped fixtures share one RecBole Config between tests)."""
+    saved = {key: config[key] for key in settings}
+    for key, value in settings.items():
+        config[key] = value
+    try:
+        yield config
+    finally:
+        for key, value in saved.items():
+            config[key] = value
 
 
 def write_tiny_dataset(root, name="tiny", users=60, items=40, per_user=20, seed=0):

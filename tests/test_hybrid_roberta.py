@@ -28,6 +28,8 @@ from recbole_ext.model.text_encoder import (
     pooled_top_layers,
 )
 
+from conftest import settings_changed
+
 CORPUS = [
     "Toy Story",
     "Animation Children's Comedy",
@@ -216,11 +218,8 @@ def test_cold_item_gets_a_finite_score_from_its_text_alone(ml100k):
 
 def test_cold_knn_share_mixes_in_the_factors_of_the_text_nearest_warm_items(ml100k):
     config, dataset = ml100k
-    config["cold_knn_share"], config["cold_knn_neighbours"] = 0.25, 3
-    try:
+    with settings_changed(config, cold_knn_share=0.25, cold_knn_neighbours=3):
         model = HybridRoBERTa(config, dataset)
-    finally:
-        config["cold_knn_share"], config["cold_knn_neighbours"] = 0.0, 10
     item = int(np.flatnonzero(~model.warm_items.numpy()[1:])[0]) + 1
     # slow reference: cosine to every warm item, the 3 best, their factors averaged by cosine
     text = torch.nn.functional.normalize(model.layer_pooling(model.text_layers), dim=1)
@@ -231,12 +230,8 @@ def test_cold_knn_share_mixes_in_the_factors_of_the_text_nearest_warm_items(ml10
     expected_knn = (weights[:, None] * model.item_factors[warm[best.indices.numpy()]]).sum(0) / weights.sum()
     projected = model.projection(model.layer_pooling(model.text_layers[[item]]))[0]
     torch.testing.assert_close(model.item_vectors()[item], 0.75 * projected + 0.25 * expected_knn)
-    with pytest.raises(ValueError, match="cold_knn_share must be in"):
-        config["cold_knn_share"] = 1.5
-        try:
-            HybridRoBERTa(config, dataset)
-        finally:
-            config["cold_knn_share"] = 0.0
+    with settings_changed(config, cold_knn_share=1.5), pytest.raises(ValueError, match="cold_knn_share must be in"):
+        HybridRoBERTa(config, dataset)
 
 
 def test_projection_learns_a_synthetic_linear_map(ml100k):

@@ -17,6 +17,8 @@ from sklearn.metrics import roc_auc_score
 from recbole_ext.data.frappe import FRAPPE_FIELDS, convert_frappe, main as frappe_main
 from recbole_ext.model.wukong import LinearCompressBlock, Wukong, WukongLayer, optimized_fm
 
+from conftest import settings_changed
+
 
 LABELED_RS = {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "RO", "group_by": None, "mode": "labeled"}
 
@@ -162,12 +164,9 @@ def expected_parameter_count(config, dataset):
 
 
 def wukong_with_embeddings_per_field(config, dataset, m):
-    """A Wukong with ``m`` embeddings per field; the module-scoped config keeps its own value."""
-    default, config["embeddings_per_field"] = config["embeddings_per_field"], m
-    try:
+    """A Wukong with ``m`` embeddings per field and its expected parameter count."""
+    with settings_changed(config, embeddings_per_field=m):
         return Wukong(config, dataset), expected_parameter_count(config, dataset)
-    finally:
-        config["embeddings_per_field"] = default
 
 
 @pytest.mark.parametrize("embeddings_per_field", [1, 3])

@@ -248,14 +248,14 @@ class HybridRoBERTa(GeneralRecommender):
         """WALS factor for warm items, projected text for cold ones (optional learned mix;
         optional share of the kNN-mapped factors for cold ones)."""
         text = self.text_vectors(items)
-        if self.cold_knn_share > 0:
-            knn = self.knn_item_vectors if items is None else self.knn_item_vectors[items]
-            text = (1 - self.cold_knn_share) * text + self.cold_knn_share * knn
         factors = self.item_factors if items is None else self.item_factors[items]
         warm = (self.warm_items if items is None else self.warm_items[items]).unsqueeze(-1)
         if self.mix_logit is not None:
             share = torch.sigmoid(self.mix_logit)
             factors = (1 - share) * factors + share * text
+        if self.cold_knn_share > 0:
+            knn = self.knn_item_vectors if items is None else self.knn_item_vectors[items]
+            text = (1 - self.cold_knn_share) * text + self.cold_knn_share * knn
         return torch.where(warm, factors, text)
 
     def _head_scores(self, collaborative, text):
