@@ -20,6 +20,7 @@ from recbole.utils import init_seed
 from recbole_ext.data.item_text import item_texts
 from recbole_ext.model import text_encoder
 from recbole_ext.model.hybrid_roberta import HybridRoBERTa, ridge_projection
+from recbole_ext.trainer.param_groups import ParamGroupTrainer
 from recbole_ext.model.text_encoder import (
     LayerPooling,
     cached_layer_embeddings,
@@ -236,7 +237,8 @@ def test_cold_knn_share_mixes_in_the_factors_of_the_text_nearest_warm_items(ml10
 
 def test_projection_learns_a_synthetic_linear_map(ml100k):
     config, dataset = ml100k
-    model = HybridRoBERTa(config, dataset)
+    with settings_changed(config, hybrid_loss="regression"):
+        model = HybridRoBERTa(config, dataset)
     generator = torch.Generator().manual_seed(0)
     n_items, text_dim, factor_dim = model.n_items, model.text_dim, model.item_factors.shape[1]
     true_map = torch.randn(factor_dim, text_dim, generator=generator)
@@ -258,6 +260,67 @@ def test_projection_learns_a_synthetic_linear_map(ml100k):
         optimizer.step()
     torch.testing.assert_close(model.projection.weight, true_map, atol=0.05, rtol=0.05)
     torch.testing.assert_close(model.projection.bias, torch.full((factor_dim,), 0.5), atol=0.05, rtol=0.05)
+
+
+def test_default_projection_is_the_closed_form_ridge_fit_and_nothing_trains(ml100k):
+    config, dataset = ml100k
+    assert config["hybrid_loss"] == "ridge", "the shipped default"
+    model = HybridRoBERTa(config, dataset)
+    warm = model.warm_items.clone()
+    warm[0] = False
+    weight, bias = ridge_projection(model.layer_pooling(model.text_layers[warm]), model.item_factors[warm], 30.0)
+    torch.testing.assert_close(model.projection.weight, weight)
+    torch.testing.assert_close(model.projection.bias, bias)
+    assert model.closed_form and not model.projection.weight.requires_grad
+
+    trainer = ParamGroupTrainer(config, model)
+    assert trainer.epochs == 1
+    train_data, _, _ = data_preparation(config, create_dataset(config))
+    trainer.fit(train_data, None, saved=False, show_progress=False)
+    torch.testing.assert_close(model.projection.weight, weight)
+
+    with settings_changed(config, hybrid_loss="regression"):
+        trained = HybridRoBERTa(config, dataset)
+        assert not trained.closed_form and ParamGroupTrainer(config, trained).epochs == config["epochs"]
+
+
+@pytest.mark.parametrize("setting", [{"layer_pooling": "weighted"}, {"text_fine_tune_layers": 1}])
+def test_closed_form_projection_refuses_trained_text_features(ml100k, setting):
+    config, dataset = ml100k
+    with settings_changed(config, **setting), pytest.raises(ValueError, match=r"hybrid_loss 'ridge'.*regression"):
+        HybridRoBERTa(config, dataset)
+
+
+def test_text_knn_weight_adds_the_history_similarity_to_cold_items_only(ml100k):
+    config, dataset = ml100k
+    plain = HybridRoBERTa(config, dataset)
+    with settings_changed(config, text_knn_weight=0.5, text_knn_neighbours=4):
+        model = HybridRoBERTa(config, dataset)
+    users = torch.tensor([1, 5])
+    extra = model.full_sort_predict({model.USER_ID: users}).view(2, -1) - plain.full_sort_predict(
+        {model.USER_ID: users}
+    ).view(2, -1)
+    warm = model.warm_items.numpy()
+    assert extra[:, warm].abs().max() == 0, "warm items keep their WALS scores"
+
+    # slow reference: for each cold item its 4 most cosine-similar warm items, summed over the history
+    text = torch.nn.functional.normalize(model.layer_pooling(model.text_layers), dim=1)
+    warm_ids = np.flatnonzero(warm[1:]) + 1
+    history = dataset.inter_matrix(form="csr")
+    for row, user in enumerate(users.tolist()):
+        seen = set(history[user].indices.tolist())
+        for item in (np.flatnonzero(~warm[1:]) + 1)[:20]:
+            best = torch.topk(text[warm_ids] @ text[item], 4)
+            near = {int(warm_ids[i]): float(c) for i, c in zip(best.indices, best.values.clamp_min(0))}
+            expected = 0.5 / math.sqrt(len(seen)) * sum(c for h, c in near.items() if h in seen)
+            assert extra[row, item].item() == pytest.approx(expected, abs=1e-5)
+    assert extra.abs().sum() > 0, "the history overlaps some cold items' neighbours"
+
+    pairs = {model.USER_ID: torch.tensor([1, 1, 5]), model.ITEM_ID: torch.tensor([1, 2, 3])}
+    full = model.full_sort_predict({model.USER_ID: torch.tensor([1, 5])}).view(2, -1)
+    torch.testing.assert_close(model.predict(pairs), torch.stack([full[0, 1], full[0, 2], full[1, 3]]))
+    with settings_changed(config, text_knn_weight=-1.0), pytest.raises(ValueError, match="text_knn_weight"):
+        HybridRoBERTa(config, dataset)
 
 
 def test_ridge_projection_recovers_a_linear_map():
@@ -295,13 +358,8 @@ def test_cold_items_never_reach_training(ml100k):
 
 def test_fine_tuning_top_layers_uses_the_text_learning_rate(ml100k):
     config, dataset = ml100k
-    config["text_fine_tune_layers"] = 1
-    config["hybrid_loss"] = "ranking"
-    try:
+    with settings_changed(config, text_fine_tune_layers=1, hybrid_loss="ranking"):
         model = HybridRoBERTa(config, dataset)
-    finally:
-        config["text_fine_tune_layers"] = 0
-        config["hybrid_loss"] = "regression"
     groups = model.optimizer_param_groups(1e-3)
     assert [g["lr"] for g in groups] == [1e-3, config["text_learning_rate"]]
     last_block = list(model.fine_tuned_encoder.model.encoder.layer[-1].parameters())
@@ -323,12 +381,14 @@ def test_fine_tuning_top_layers_uses_the_text_learning_rate(ml100k):
 
 
 # --------------------------------------------------------------------- end to end
-def test_run_recbole_by_name_with_the_tiny_local_encoder(tiny_encoder, tmp_path):
+@pytest.mark.parametrize(
+    "settings", [{}, {"epochs": 2, "layer_pooling": "weighted", "hybrid_loss": "both"}], ids=["closed_form", "trained"]
+)
+def test_run_recbole_by_name_with_the_tiny_local_encoder(tiny_encoder, tmp_path, settings):
     result = run_recbole(
         model="HybridRoBERTa",
         dataset="ml-100k",
-        config_dict=ml100k_config(tiny_encoder, tmp_path, epochs=2, layer_pooling="weighted", hybrid_loss="both"),
-        saved=False,
+        config_dict=ml100k_config(tiny_encoder, tmp_path, **settings),
     )
     assert 0.0 < result["test_result"]["ndcg@10"] <= 1.0
     assert list(tmp_path.glob("*.pt")), "text embeddings were cached"
@@ -342,3 +402,16 @@ def test_cold_start_metrics_match_a_hand_computation():
     ndcg, recall = ranking_metrics(scores, positives, k=2)
     torch.testing.assert_close(ndcg, torch.tensor([(1 / math.log2(3)) / (1 + 1 / math.log2(3)), 1 / math.log2(3)]))
     torch.testing.assert_close(recall, torch.tensor([0.5, 1.0]))
+
+
+def test_oracle_rows_are_given_the_validation_interactions(tiny_encoder, tmp_path):
+    from recbole_ext.cold_start import run_seed
+
+    overrides = {"text_encoder": tiny_encoder, "text_cache_dir": str(tmp_path), "embedding_size": 8, "wals_sweeps": 4}
+    results, info = run_seed("ml-100k", 2020, overrides, tmp_path, knn_k=20, oracles=True)
+    cold = lambda method: results[method]["cold"]["ndcg@10"]
+    assert info["cold_items"] >= round(0.2 * 1682)
+    # having seen half of each cold item's interactions, WALS ranks cold items far better than text can
+    assert cold("oracle: WALS given validation") > 2 * max(cold("HybridRoBERTa"), cold("text-kNN"))
+    assert cold("oracle: projection fitted on cold items") > cold("HybridRoBERTa")
+    assert "cold" not in results["WALS"] and "warm" not in results["oracle: WALS given validation"]

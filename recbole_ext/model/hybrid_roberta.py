@@ -19,9 +19,12 @@ Reference:
 
 An item's vector is its WALS factor when the item was seen in training and
 its projected text ``W t_i + b`` otherwise; the score is ``x_u . v_i``.
-The projection is trained by regressing warm items' factors
-(``hybrid_loss: regression``), by BPR over training interactions scored
-from text alone (``ranking``), or both.
+The projection is the closed-form ridge fit of warm items' factors
+(``hybrid_loss: ridge``, nothing trained by gradients), or is trained from
+it by regressing those factors (``regression``), by BPR over training
+interactions scored from text alone (``ranking``), or both. Optionally
+(``text_knn_weight``) cold items' scores add the user's history similarity
+in text space (item-kNN over the text embeddings).
 """
 
 import numpy as np
@@ -36,6 +39,7 @@ from recbole_ext.data.cold_start import ColdStartDataset
 from recbole_ext.data.item_text import item_texts
 from recbole_ext.model.text_encoder import (
     LayerPooling,
+    TextKNN,
     TrainableTopLayers,
     cached_layer_embeddings,
     text_neighbours,
@@ -44,7 +48,7 @@ from recbole_ext.model.wals import WALS
 from recbole_ext.registry import model_yaml
 from recbole_ext.trainer.param_groups import ParamGroupTrainer
 
-_LOSSES = ("regression", "ranking", "both")
+_LOSSES = ("ridge", "regression", "ranking", "both")
 
 
 class WALSConfigView:
@@ -142,11 +146,21 @@ class HybridRoBERTa(GeneralRecommender):
         )
         if config["projection_init"] == "ridge":
             self._init_projection_by_ridge(self.ridge_lambda)
+        if self.hybrid_loss == "ridge":
+            self._keep_closed_form_projection(config)
+        if self.closed_form:
+            self.dummy_param = nn.Parameter(torch.zeros(1))  # the optimizer needs one (as RecBole's EASE)
         self.cold_knn_share = config["cold_knn_share"]
         if not 0.0 <= self.cold_knn_share <= 1.0:
             raise ValueError(f"cold_knn_share must be in [0, 1], got {self.cold_knn_share!r}")
         if self.cold_knn_share > 0:
             self.register_buffer("knn_item_vectors", self._knn_mapped_factors(config["cold_knn_neighbours"]))
+        self.text_knn = self._cold_text_knn(config, dataset)
+
+    @property
+    def closed_form(self):
+        """True when nothing is trained by gradients: the trainer then runs one no-op epoch."""
+        return self.hybrid_loss == "ridge" and self.mix_logit is None and self.score_head is None
 
     # ----------------------------------------------------------------- building
     def _collaborative_factors(self, config, dataset):
@@ -187,6 +201,46 @@ class HybridRoBERTa(GeneralRecommender):
         weight, bias = ridge_projection(text, self.item_factors[warm], ridge)
         self.projection.weight.copy_(weight)
         self.projection.bias.copy_(bias)
+
+    def _keep_closed_form_projection(self, config):
+        if config["projection_init"] != "ridge":
+            raise ValueError("hybrid_loss 'ridge' keeps the ridge fit: it needs projection_init 'ridge'")
+        if config["layer_pooling"] == "weighted" or config["text_fine_tune_layers"]:
+            raise ValueError(
+                "hybrid_loss 'ridge' keeps the closed-form projection, which cannot follow trained text "
+                "features (layer_pooling 'weighted', text_fine_tune_layers > 0): use hybrid_loss "
+                "'regression', 'ranking' or 'both' with them"
+            )
+        self.projection.requires_grad_(False)
+
+    def _cold_text_knn(self, config, dataset):
+        """Text item-kNN over users' training histories, for cold items' scores (None when off)."""
+        self.text_knn_weight = config["text_knn_weight"]
+        if self.text_knn_weight < 0:
+            raise ValueError(f"text_knn_weight must be >= 0, got {self.text_knn_weight!r}")
+        if not self.text_knn_weight:
+            return None
+        history = dataset.inter_matrix(form="csr").astype(np.float64)
+        history.data[:] = 1.0
+        warm = self.warm_items.numpy().copy()
+        warm[0] = False
+        cold = ~warm
+        cold[0] = False
+        with torch.no_grad():
+            text = self.layer_pooling(self.text_layers)
+        lengths = torch.from_numpy(np.diff(history.indptr)).float().clamp_min(1.0)
+        # A longer history sums more similarities: divide by sqrt(length), so that a
+        # heavy user's kNN term does not drown out the projected-text score.
+        self.register_buffer("knn_user_scale", self.text_knn_weight / lengths.sqrt(), persistent=False)
+        return TextKNN(text, history, warm, config["text_knn_neighbours"], targets=cold)
+
+    def _text_knn_scores(self, user, item=None):
+        """``text_knn_weight`` x the users' text-kNN scores (of ``item`` pairs, or of every item)."""
+        users = user.cpu().numpy()
+        if item is None:
+            scores = self.text_knn.scores(users)
+            return scores.to(self.device) * self.knn_user_scale[user].unsqueeze(-1)
+        return self.text_knn.pair_scores(users, item.cpu().numpy()).to(self.device) * self.knn_user_scale[user]
 
     @torch.no_grad()
     def _knn_mapped_factors(self, k):
@@ -270,13 +324,18 @@ class HybridRoBERTa(GeneralRecommender):
         text = (users * self.text_vectors(item)).sum(-1)
         return self._head_scores(collaborative, text)
 
+    def _with_text_knn(self, scores, user, item=None):
+        return scores if self.text_knn is None else scores + self._text_knn_scores(user, item)
+
     # ----------------------------------------------------------------- training
     def calculate_loss(self, interaction):
+        if self.closed_form:
+            return torch.zeros((), device=self.device, requires_grad=True)
         user = interaction[self.USER_ID]
         pos, neg = interaction[self.ITEM_ID], interaction[self.NEG_ITEM_ID]
         # Negatives drawn among held-out items would teach "cold text = bad".
         valid = self.warm_items[neg].float()
-        loss = torch.zeros((), device=self.device)
+        loss = torch.zeros((), device=self.device)  # hybrid_loss 'ridge' adds no projection term
         pos_text, neg_text = self.text_vectors(pos), self.text_vectors(neg)
         if self.hybrid_loss in ("regression", "both"):
             loss = loss + self._ridge_loss(pos_text, self.item_factors[pos])
@@ -317,12 +376,15 @@ class HybridRoBERTa(GeneralRecommender):
 
     # ----------------------------------------------------------------- prediction
     def predict(self, interaction):
-        return self.forward(interaction[self.USER_ID], interaction[self.ITEM_ID])
+        user, item = interaction[self.USER_ID], interaction[self.ITEM_ID]
+        return self._with_text_knn(self.forward(user, item), user, item)
 
     def full_sort_predict(self, interaction):
-        users = self.user_factors[interaction[self.USER_ID]]
+        user = interaction[self.USER_ID]
+        users = self.user_factors[user]
         if self.score_head is None:
-            return (users @ self.item_vectors().T).view(-1)
-        collaborative = (users @ self.item_factors.T) * self.warm_items.float()
-        text = users @ self.text_vectors().T
-        return self._head_scores(collaborative, text).view(-1)
+            scores = users @ self.item_vectors().T
+        else:
+            collaborative = (users @ self.item_factors.T) * self.warm_items.float()
+            scores = self._head_scores(collaborative, users @ self.text_vectors().T)
+        return self._with_text_knn(scores, user).view(-1)

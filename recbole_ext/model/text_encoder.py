@@ -225,3 +225,31 @@ def text_neighbours(embeddings, sources, k, chunk=2048):
         values.append(top.values.reshape(-1).clamp_min(0).numpy())
     n = len(unit)
     return sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+
+
+class TextKNN:
+    """Item-kNN in text space over users' histories.
+
+    ``score(u, i) = sum of cos(i, h)`` over the items ``h`` of ``u``'s history
+    that are among ``i``'s ``k`` text-nearest ``sources``; only ``targets``
+    (boolean mask, default every item) get scores, the others score 0.
+    """
+
+    def __init__(self, embeddings, history, sources, k, targets=None):
+        neighbours = text_neighbours(embeddings, sources, k)
+        if targets is not None:
+            import scipy.sparse as sp
+
+            neighbours = (sp.diags(np.asarray(targets, dtype=np.float64)) @ neighbours).tocsr()
+        self.history = history.tocsr().astype(np.float64)
+        self.neighbours = neighbours
+        self.neighbours_t = neighbours.T.tocsr()
+
+    def scores(self, users):
+        """``[len(users), n_items]`` scores of every item for ``users`` (a 1-d integer tensor or array)."""
+        return torch.from_numpy((self.history[np.asarray(users)] @ self.neighbours_t).toarray()).float()
+
+    def pair_scores(self, users, items):
+        """Scores of the pairs ``(users[j], items[j])``."""
+        rows = self.history[np.asarray(users)].multiply(self.neighbours[np.asarray(items)])
+        return torch.from_numpy(np.asarray(rows.sum(1)).ravel()).float()

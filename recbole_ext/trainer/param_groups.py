@@ -11,7 +11,14 @@ class ParamGroupTrainer(NaNGuardMixin, Trainer):
     The model returns torch optimizer parameter groups (dicts with ``params``
     and optionally ``lr``), e.g. a fine-tuned text encoder at 2e-5 next to a
     projection at ``learning_rate``. Models without that method train as usual.
+    A model whose ``closed_form`` is true has nothing to train: one epoch, as
+    RecBole's ``TraditionalTrainer`` runs for EASE.
     """
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        if getattr(model, "closed_form", False):
+            self.epochs = 1
 
     def _build_optimizer(self, **kwargs):
         groups = getattr(self.model, "optimizer_param_groups", None)
