@@ -217,24 +217,6 @@ def test_cold_item_gets_a_finite_score_from_its_text_alone(ml100k):
     torch.testing.assert_close(scores[0, warm], model.user_factors[1] @ model.item_factors[warm])
 
 
-def test_cold_knn_share_mixes_in_the_factors_of_the_text_nearest_warm_items(ml100k):
-    config, dataset = ml100k
-    with settings_changed(config, cold_knn_share=0.25, cold_knn_neighbours=3):
-        model = HybridRoBERTa(config, dataset)
-    item = int(np.flatnonzero(~model.warm_items.numpy()[1:])[0]) + 1
-    # slow reference: cosine to every warm item, the 3 best, their factors averaged by cosine
-    text = torch.nn.functional.normalize(model.layer_pooling(model.text_layers), dim=1)
-    warm = np.flatnonzero(model.warm_items.numpy()[1:]) + 1
-    cosines = text[warm] @ text[item]
-    best = torch.topk(cosines, 3)
-    weights = best.values.clamp_min(0)
-    expected_knn = (weights[:, None] * model.item_factors[warm[best.indices.numpy()]]).sum(0) / weights.sum()
-    projected = model.projection(model.layer_pooling(model.text_layers[[item]]))[0]
-    torch.testing.assert_close(model.item_vectors()[item], 0.75 * projected + 0.25 * expected_knn)
-    with settings_changed(config, cold_knn_share=1.5), pytest.raises(ValueError, match="cold_knn_share must be in"):
-        HybridRoBERTa(config, dataset)
-
-
 def test_projection_learns_a_synthetic_linear_map(ml100k):
     config, dataset = ml100k
     with settings_changed(config, hybrid_loss="regression"):

@@ -42,7 +42,6 @@ from recbole_ext.model.text_encoder import (
     TextKNN,
     TrainableTopLayers,
     cached_layer_embeddings,
-    text_neighbours,
 )
 from recbole_ext.model.wals import WALS
 from recbole_ext.registry import model_yaml
@@ -150,11 +149,6 @@ class HybridRoBERTa(GeneralRecommender):
             self._keep_closed_form_projection(config)
         if self.closed_form:
             self.dummy_param = nn.Parameter(torch.zeros(1))  # the optimizer needs one (as RecBole's EASE)
-        self.cold_knn_share = config["cold_knn_share"]
-        if not 0.0 <= self.cold_knn_share <= 1.0:
-            raise ValueError(f"cold_knn_share must be in [0, 1], got {self.cold_knn_share!r}")
-        if self.cold_knn_share > 0:
-            self.register_buffer("knn_item_vectors", self._knn_mapped_factors(config["cold_knn_neighbours"]))
         self.text_knn = self._cold_text_knn(config, dataset)
 
     @property
@@ -242,17 +236,6 @@ class HybridRoBERTa(GeneralRecommender):
             return scores.to(self.device) * self.knn_user_scale[user].unsqueeze(-1)
         return self.text_knn.pair_scores(users, item.cpu().numpy()).to(self.device) * self.knn_user_scale[user]
 
-    @torch.no_grad()
-    def _knn_mapped_factors(self, k):
-        """Per item, the mean WALS factor of its ``k`` text-nearest warm items, weighted
-        by cosine (the kNN attribute-to-factor mapping of Gantner et al., ICDM 2010)."""
-        warm = self.warm_items.numpy().copy()
-        warm[0] = False
-        weights = text_neighbours(self.layer_pooling(self.text_layers), warm, k)
-        totals = np.asarray(weights.sum(1)).ravel()
-        mapped = weights @ self.item_factors.double().numpy()
-        return torch.from_numpy(mapped / np.maximum(totals, 1e-12)[:, None]).float()
-
     def optimizer_param_groups(self, learning_rate):
         """The encoder's trainable blocks at ``text_learning_rate``, the rest at ``learning_rate``."""
         encoder = [p for p in self.fine_tuned_encoder.parameters()] if self.fine_tuned_encoder else []
@@ -299,17 +282,13 @@ class HybridRoBERTa(GeneralRecommender):
         return torch.cat([self.fine_tuned_encoder(chunk) for chunk in items.split(batch_size)])
 
     def item_vectors(self, items=None):
-        """WALS factor for warm items, projected text for cold ones (optional learned mix;
-        optional share of the kNN-mapped factors for cold ones)."""
+        """WALS factor for warm items, projected text for cold ones (optional learned mix)."""
         text = self.text_vectors(items)
         factors = self.item_factors if items is None else self.item_factors[items]
         warm = (self.warm_items if items is None else self.warm_items[items]).unsqueeze(-1)
         if self.mix_logit is not None:
             share = torch.sigmoid(self.mix_logit)
             factors = (1 - share) * factors + share * text
-        if self.cold_knn_share > 0:
-            knn = self.knn_item_vectors if items is None else self.knn_item_vectors[items]
-            text = (1 - self.cold_knn_share) * text + self.cold_knn_share * knn
         return torch.where(warm, factors, text)
 
     def _head_scores(self, collaborative, text):
