@@ -344,6 +344,9 @@ def test_fine_tuning_top_layers_uses_the_text_learning_rate(ml100k):
         model = HybridRoBERTa(config, dataset)
     groups = model.optimizer_param_groups(1e-3)
     assert [g["lr"] for g in groups] == [1e-3, config["text_learning_rate"]]
+    repeated = torch.tensor([3, 5, 3])  # the encoder runs once per distinct item
+    direct = model.projection(model.layer_pooling(model.fine_tuned_encoder(repeated)))
+    torch.testing.assert_close(model.text_vectors(repeated), direct)
     last_block = list(model.fine_tuned_encoder.model.encoder.layer[-1].parameters())
     assert {id(p) for p in groups[1]["params"]} == {id(p) for p in last_block}
     before = [p.detach().clone() for p in last_block]

@@ -262,7 +262,9 @@ class HybridRoBERTa(GeneralRecommender):
         if items is None:
             return self._project(self._all_text_layers())
         if self.fine_tuned_encoder is not None:
-            return self._project(self.fine_tuned_encoder(items))
+            # A batch of interactions repeats popular items: run the encoder once per distinct item.
+            distinct, position = items.unique(return_inverse=True)
+            return self._project(self.fine_tuned_encoder(distinct))[position]
         return self._project(self.text_layers[items])
 
     def _project(self, layers):
