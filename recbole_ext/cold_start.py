@@ -264,7 +264,10 @@ def markdown_table(runs):
         "| method | cold NDCG@10 | cold Recall@10 | warm NDCG@10 | warm Recall@10 | valid cold NDCG@10 |",
         "|---|---|---|---|---|---|",
     ]
-    columns = [("cold", "ndcg@10"), ("cold", "recall@10"), ("warm", "ndcg@10"), ("warm", "recall@10"), ("valid cold", "ndcg@10")]
+    columns = [
+        ("cold", "ndcg@10"), ("cold", "recall@10"), ("warm", "ndcg@10"), ("warm", "recall@10"),
+        ("valid cold", "ndcg@10"),
+    ]
     for method in methods:
         cells = []
         for group, metric in columns:
