@@ -158,7 +158,7 @@ def factor_scorer(user_factors, item_vectors):
     return lambda users: user_factors[users] @ item_vectors.T
 
 
-def oracle_scorers(config, model, train_data, valid_data, cold):
+def oracle_scorers(config, model, train_data, valid_data):
     """Diagnostic scorers given the validation interactions (see the module docstring)."""
     from recbole.data.interaction import cat_interactions
 
@@ -168,10 +168,9 @@ def oracle_scorers(config, model, train_data, valid_data, cold):
     merged = train_set.copy(cat_interactions([train_set.inter_feat, valid_data._dataset.inter_feat]))
     users, items = fit_wals_factors(config, merged, config["wals_sweeps"])
     text = model.layer_pooling(model.text_layers)
-    every = np.ones(len(cold), dtype=bool)
-    every[0] = False
+    warm, cold = model.item_groups()
     scorers = {"oracle: WALS given validation": factor_scorer(users, items)}
-    for name, fitted_on in (("every item", every), ("cold items", cold)):
+    for name, fitted_on in (("every item", warm | cold), ("cold items", cold)):
         mask = torch.from_numpy(fitted_on)
         weight, bias = ridge_projection(text[mask], items[mask], model.ridge_lambda)
         scorers[f"oracle: projection fitted on {name}"] = factor_scorer(users, text @ weight.T + bias)
@@ -213,10 +212,7 @@ def run_seed(dataset_name, seed, overrides, data_root, knn_k, oracles=False):
     valid = interaction_matrix(valid_data._dataset, n_users, n_items)
     seen = train + valid
     test = interaction_matrix(test_data._dataset, n_users, n_items)
-    warm = model.warm_items.numpy().copy()
-    warm[0] = False
-    cold = ~warm
-    cold[0] = False
+    warm, cold = model.item_groups()
     with torch.no_grad():
         text = model.layer_pooling(model.text_layers)
         hybrid_items = model.item_vectors()
@@ -239,7 +235,7 @@ def run_seed(dataset_name, seed, overrides, data_root, knn_k, oracles=False):
                 # for choosing settings: the validation split, training items excluded
                 results[name]["valid cold"] = evaluate_group(score, valid, train, cold)
         if oracles:
-            for name, score in oracle_scorers(config, model, train_data, valid_data, cold).items():
+            for name, score in oracle_scorers(config, model, train_data, valid_data).items():
                 results[name] = {"cold": evaluate_group(score, test, seen, cold)}
     info = {
         "cold_items": int(cold.sum()),

@@ -187,10 +187,17 @@ class HybridRoBERTa(GeneralRecommender):
         self.register_buffer("text_layers", layers, persistent=False)
         self.text_dim = layers.shape[-1]
 
+    def item_groups(self):
+        """Boolean numpy masks ``(warm, cold)``: items with / without a training interaction (padding in neither)."""
+        warm = self.warm_items.cpu().numpy().copy()
+        warm[0] = False
+        cold = ~warm
+        cold[0] = False
+        return warm, cold
+
     @torch.no_grad()
     def _init_projection_by_ridge(self, ridge):
-        warm = self.warm_items.clone()
-        warm[0] = False
+        warm = torch.from_numpy(self.item_groups()[0])
         text = self.layer_pooling(self.text_layers[warm])
         weight, bias = ridge_projection(text, self.item_factors[warm], ridge)
         self.projection.weight.copy_(weight)
@@ -216,10 +223,7 @@ class HybridRoBERTa(GeneralRecommender):
             return None
         history = dataset.inter_matrix(form="csr").astype(np.float64)
         history.data[:] = 1.0
-        warm = self.warm_items.numpy().copy()
-        warm[0] = False
-        cold = ~warm
-        cold[0] = False
+        warm, cold = self.item_groups()
         with torch.no_grad():
             text = self.layer_pooling(self.text_layers)
         lengths = torch.from_numpy(np.diff(history.indptr)).float().clamp_min(1.0)
