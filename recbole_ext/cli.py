@@ -5,6 +5,9 @@ plus ``--benchmark``.
     python run.py --model=WALS --params_file=hyper/WALS.test [--algo=bayes] [--max_evals=10] [--output_file=F]
     python run.py --benchmark --models=WALS,BPR,EASE [--dataset=ml-100k] [--seeds=3 | --seeds=WALS:3,BPR:1]
     python run.py --model=ARGUS --nproc=2 [--world_size=4 --group_offset=0 --ip=HOST --port=PORT]
+    python run.py --recommend --model_file=F --users=196,186 [--topk=10] [--output=recs.csv]
+    python run.py --export=DIR --model_file=F
+    python run.py --serve --model_file=F [--host=127.0.0.1] [--port=8000]
 
 ``--key=value`` overrides any RecBole setting, with RecBole's precedence
 (command line above config dicts above config files above model yaml).
@@ -20,6 +23,7 @@ from pathlib import Path
 import recbole_ext  # noqa: F401  (applies compat, registers plugin models)
 from recbole_ext import registry
 from recbole_ext.data.atomic import check_atomic_file
+from recbole_ext.recommend import cli as recommend_cli
 from recbole_ext.runner import params_file_lines
 from recbole_ext.trainer import NaNLossError
 
@@ -46,9 +50,11 @@ _CLI_OPTIONS = {
     "nproc": "data-parallel training: processes started on this machine (torch.distributed)",
     "world_size": "data-parallel training: processes on all machines (default nproc)",
     "ip": "data-parallel training: address of the machine that runs rank 0",
-    "port": "data-parallel training: free port on that machine (default: any free port, one machine only)",
+    "port": "data-parallel training: free port on that machine (default: any free port, one machine only); --serve: port (default 8000)",
     "group_offset": "data-parallel training: ranks started on earlier machines",
+    **recommend_cli.RECOMMEND_OPTIONS,
 }
+_FLAGS = ("benchmark",) + recommend_cli.FLAGS
 _DISTRIBUTED_OPTIONS = ("nproc", "world_size", "ip", "port", "group_offset")
 _ALGOS = ("exhaustive", "random", "bayes")
 _TOOLS = ("hyperopt", "ray")
@@ -80,7 +86,7 @@ def parse_args(argv):
         if not key:
             raise UsageError(f"empty option name in '{arg}'")
         target = options if key in _CLI_OPTIONS else overrides
-        if not has_value and key != "benchmark":
+        if not has_value and key not in _FLAGS:
             raise UsageError(f"option --{key} needs a value: --{key}=VALUE")
         target[key] = value if has_value else "true"
     return options, overrides
@@ -374,6 +380,8 @@ def main(argv=None):
         return 0
     try:
         options, overrides = parse_args(argv)
+        if recommend_cli.is_command(options):
+            return recommend_cli.run_command(options, overrides)
         dataset = options.get("dataset", "ml-100k")
         config_files = _split_list(options.get("config_files", ""))
         check_config_files(config_files)
