@@ -299,7 +299,7 @@ class ContextFamily(Family):
         log = self.log if log is None else log
         _, _, last = log.window(rows, 1)
         users = torch.as_tensor(rows if users is None else users, dtype=torch.long)
-        data = {self.model.USER_ID: users}
+        data = {self.dataset.uid_field: users}
         for field in self._pair_fields():
             data[field] = last[field]
         if at is not None and self._time_field() in data:
@@ -325,7 +325,7 @@ class ContextFamily(Family):
         items = torch.arange(1, self.n_items) if every_item else torch.as_tensor(items, dtype=torch.long)
         count = len(items)
         data = {field: values.repeat_interleave(count, 0) for field, values in query.interaction.items()}
-        data[self.model.ITEM_ID] = items.repeat(len(query))
+        data[self.dataset.iid_field] = items.repeat(len(query))
         pairs = self.dataset.join(Interaction(data)).to(self.device)
         scores = self.model.predict(pairs).view(len(query), count).float()
         if every_item:  # column 0 is the padding item
