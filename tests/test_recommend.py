@@ -6,7 +6,6 @@ comes from RecBole's own ``load_data_and_model``, histories from the raw
 atomic file.
 """
 
-import contextlib
 import json
 
 import numpy as np
@@ -20,81 +19,8 @@ from recbole.quick_start import load_data_and_model
 
 from recbole_ext.cli import main
 from recbole_ext.recommend import CheckpointError, RecommendError, Recommender, UnknownIdError
-from recbole_ext.runner import run
 
-from conftest import write_tiny_dataset
-
-DATASET = "tiny"
-SEQUENCE = {"MAX_ITEM_LIST_LENGTH": 8}  # shorter than the 20-event histories: the window is the last 8
-SMALL = {
-    "WALS": {"embedding_size": 8, "epochs": 3},
-    "BPR": {"embedding_size": 8},
-    "DGCF": {"embedding_size": 8, "n_factors": 2, "n_iterations": 1, "n_layers": 1, "train_batch_size": 256},
-    "Pop": {},
-    "SASRec": {"hidden_size": 16, "inner_size": 32, "n_layers": 1, "n_heads": 1, **SEQUENCE},
-    "ARGUS": {"hidden_size": 16, "head_size": 16, "inner_size": 32, "n_layers": 1, "n_heads": 1,
-              "uniform_negatives": 16, "ema_decay": 0.0, **SEQUENCE},
-    "Wukong": {
-        "embedding_size": 8, "fmb_mlp_sizes": [16], "head_mlp_sizes": [16], "threshold": {"rating": 4},
-        "load_col": {"inter": ["user_id", "item_id", "rating"], "user": ["user_id", "age"], "item": ["item_id", "genre"]},
-        "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "RO", "group_by": None, "mode": "labeled"},
-        "train_neg_sample_args": None, "metrics": ["AUC"], "valid_metric": "AUC",
-    },
-}
-
-
-def write_dataset_with_features(root):
-    """conftest's tiny dataset plus an item file (title, genre) and a user file (age)."""
-    write_tiny_dataset(root, DATASET)
-    folder = root / DATASET
-    items = ["item_id:token\ttitle:token_seq\tgenre:token"] + [f"i{i}\tFilm number {i}\tg{i % 4}" for i in range(40)]
-    users = ["user_id:token\tage:token"] + [f"u{u}\ta{u % 3}" for u in range(60)]
-    (folder / f"{DATASET}.item").write_text("\n".join(items) + "\n")
-    (folder / f"{DATASET}.user").write_text("\n".join(users) + "\n")
-    return root
-
-
-@pytest.fixture(scope="module")
-def data_path(tmp_path_factory):
-    return write_dataset_with_features(tmp_path_factory.mktemp("recommend_data"))
-
-
-@pytest.fixture(scope="module")
-def raw_events(data_path):
-    return pd.read_csv(data_path / DATASET / f"{DATASET}.inter", sep="\t", dtype={0: str, 1: str}).rename(
-        columns=lambda column: column.split(":")[0]
-    )
-
-
-@pytest.fixture(scope="module")
-def checkpoint(data_path, tmp_path_factory):
-    """``checkpoint(model)``: path of a tiny trained model (trained on first use)."""
-    paths = {}
-
-    def trained(model):
-        if model not in paths:
-            folder = tmp_path_factory.mktemp(f"run_{model}")
-            settings = {"data_path": str(data_path), "checkpoint_dir": str(folder / "saved"), "epochs": 1,
-                        "show_progress": False, "state": "ERROR", "load_col": None, **SMALL[model]}
-            with contextlib.chdir(folder):
-                run(model, DATASET, overrides=settings)
-            (paths[model],) = (folder / "saved").glob(f"{model}-*.pth")
-        return paths[model]
-
-    return trained
-
-
-@pytest.fixture(scope="module")
-def recommender(checkpoint):
-    loaded = {}
-
-    def of(model):
-        if model not in loaded:
-            loaded[model] = Recommender.from_checkpoint(checkpoint(model))
-        return loaded[model]
-
-    return of
-
+from trained_checkpoints import checkpoint, data_path, raw_events, recommender  # noqa: F401  (fixtures)
 
 def recbole_model(path):
     """The checkpoint's model and dataset as RecBole's own ``load_data_and_model`` rebuilds them."""
@@ -345,3 +271,19 @@ def test_cli_export(checkpoint, tmp_path):
         "item_vectors.npy", "items.csv", "meta.json", "user_vectors.npy", "users.csv"]
     assert main([f"--export={tmp_path / 'pop'}", f"--model_file={checkpoint('Pop')}"]) == 2
     assert not (tmp_path / "pop").exists()
+
+
+def test_cli_recommend_in_a_fresh_process(checkpoint, repo_root, tmp_path):
+    """A new process has built no RecBole Config before unpickling the checkpoint's (numpy aliases)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(repo_root)}
+    done = subprocess.run(
+        [sys.executable, str(repo_root / "run.py"), "--recommend", f"--model_file={checkpoint('Wukong')}",
+         "--users=u3", "--topk=4", f"--output={tmp_path / 'wukong.csv'}"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(tmp_path / "wukong.csv")) == 4

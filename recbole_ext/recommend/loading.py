@@ -88,6 +88,8 @@ def _check_dataset_files(config, model_file):
 def rebuild(checkpoint, model_file, data_path=None):
     """``(config, dataset, model, log)`` of a checkpoint, the model in eval mode on ``config['device']``."""
     config = checkpoint["config"]
+    # Config.__init__ restores numpy aliases (np.long, ...) RecBole's models use; an unpickled Config skips it
+    config.compatibility_settings()
     if data_path is not None:
         config["data_path"] = os.path.join(str(data_path), config["dataset"])
     _check_dataset_files(config, model_file)
