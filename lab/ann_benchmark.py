@@ -1,0 +1,115 @@
+"""Recall@k and queries per second of HNSW against exact inner-product search (faiss).
+
+    OMP_NUM_THREADS=1 python lab/ann_benchmark.py [--export=DIR ...] [--synthetic=1000000]
+        [--queries=1000] [--k=10] [--m=32] [--ef_construction=80] [--ef_search=16,32,64,128]
+        [--output=results/recommend/ann.md]
+
+Catalogues: each ``--export`` folder written by ``run.py --export`` (its item
+vectors; queries are its user vectors, drawn at random), and a synthetic
+catalogue of ``--synthetic`` items (item vectors around 1,000 cluster centres,
+norms log-normal like popularity; queries are mixtures of centres). Exact
+search (``IndexFlatIP``) gives the true top-k; recall@k is the share of it
+an HNSW search returns. Queries are searched in one batch of ``--queries``,
+the same for both indexes, on the threads OMP_NUM_THREADS allows.
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from recbole_ext.ann import ItemIndex  # noqa: E402
+
+
+def synthetic_catalogue(n_items, n_queries, dim=64, clusters=1000, seed=0):
+    """Clustered item vectors with popularity-like norms, and queries mixing a few cluster centres."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    items = np.empty((n_items, dim), dtype=np.float32)
+    for start in range(0, n_items, 100_000):
+        stop = min(start + 100_000, n_items)
+        block = centres[rng.integers(0, clusters, stop - start)] + 0.7 * rng.standard_normal((stop - start, dim))
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        items[start:stop] = block * rng.lognormal(0.0, 0.3, (stop - start, 1))
+    picks = rng.integers(0, clusters, (n_queries, 3))
+    queries = centres[picks].sum(1) + 0.5 * rng.standard_normal((n_queries, dim))
+    return items, queries.astype(np.float32)
+
+
+def exported_catalogue(directory, n_queries, seed=0):
+    items = np.load(Path(directory) / "item_vectors.npy")
+    users = np.load(Path(directory) / "user_vectors.npy")
+    rows = np.random.default_rng(seed).choice(len(users), size=min(n_queries, len(users)), replace=False)
+    return items, users[rows]
+
+
+def timed(function):
+    start = time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - start
+
+
+def recall(found, truth):
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)]))
+
+
+def benchmark(name, items, queries, args):
+    """Markdown rows for one catalogue: exact, then HNSW at each efSearch."""
+    exact, exact_build = timed(lambda: ItemIndex(items, kind="exact"))
+    (_, truth), exact_seconds = timed(lambda: exact.search(queries, args.k))
+    exact_qps = len(queries) / exact_seconds
+    rows = [f"| {name} | {len(items):,} x {items.shape[1]} | exact (IndexFlatIP) | {exact_build:.1f} | - | 1.000 | "
+            f"{exact_qps:,.0f} | 1.0 |"]
+    print(rows[-1], flush=True)
+    hnsw, hnsw_build = timed(lambda: ItemIndex(items, kind="hnsw", m=args.m, ef_construction=args.ef_construction))
+    for ef in [int(value) for value in args.ef_search.split(",")]:
+        hnsw.ef_search = ef
+        (_, found), seconds = timed(lambda: hnsw.search(queries, args.k))
+        qps = len(queries) / seconds
+        rows.append(f"| {name} | {len(items):,} x {items.shape[1]} | HNSW M={args.m}, efC={args.ef_construction}, "
+                    f"efSearch={ef} | {hnsw_build:.1f} | {ef} | {recall(found, truth):.3f} | {qps:,.0f} | "
+                    f"{qps / exact_qps:.1f} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--export", action="append", default=[])
+    parser.add_argument("--synthetic", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--m", type=int, default=32)
+    parser.add_argument("--ef_construction", type=int, default=80)
+    parser.add_argument("--ef_search", default="16,32,64,128")
+    parser.add_argument("--output")
+    args = parser.parse_args()
+
+    lines = [
+        f"# ANN: HNSW against exact inner-product search (recall@{args.k}, queries/s)",
+        "",
+        f"`OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} python {' '.join(sys.argv)}`",
+        "",
+        f"{args.queries} queries per catalogue, searched in one batch.",
+        "",
+        f"| catalogue | items x dim | index | build s | efSearch | recall@{args.k} | queries/s | x exact |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for directory in args.export:
+        lines += benchmark(Path(directory).name, *exported_catalogue(directory, args.queries), args)
+    if args.synthetic:
+        lines += benchmark("synthetic", *synthetic_catalogue(args.synthetic, args.queries), args)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
