@@ -228,7 +228,7 @@ class Recommender:
         vectors = torch.nn.functional.normalize(self._tower("similar_items").item_vectors(), dim=1)
         scores = vectors[torch.from_numpy(rows)] @ vectors.T
         scores[torch.arange(len(rows)), torch.from_numpy(rows)] = float("-inf")
-        values, labels = chunked_top_k(len(rows), k, len(rows), lambda start, stop: exclude(scores))
+        values, labels = chunked_top_k(len(rows), k, max(1, len(rows)), lambda start, stop: exclude(scores))
         return self._frame({"item": self.items.external(rows)}, values, labels, item_column="similar_item")
 
     @torch.no_grad()
@@ -322,6 +322,9 @@ class Recommender:
         fields[self.dataset.iid_field] = internal
         given = dict(feedback) if isinstance(feedback, dict) else {}
         if feedback is not None and not isinstance(feedback, dict):
+            if self.config["RATING_FIELD"] not in fields:
+                raise RecommendError(f"feedback: dataset {self.dataset_name} has no rating field "
+                                     f"'{self.config['RATING_FIELD']}' (give a dict field -> values)")
             given[self.config["RATING_FIELD"]] = feedback
         if timestamps is not None:
             given[self.dataset.time_field] = timestamps
