@@ -63,7 +63,7 @@ def expected_scores(path, user, raw_events):
 
 
 # ---------------------------------------------------------------- top-k against the model's own scores
-@pytest.mark.parametrize("model", ["WALS", "BPR", "SASRec", "ARGUS"])
+@pytest.mark.parametrize("model", ["WALS", "HybridRoBERTa", "BPR", "SASRec", "ARGUS"])
 def test_recommend_is_the_top_k_of_the_models_full_sort_scores(model, checkpoint, recommender, raw_events):
     """General and sequential, plugin and built-in: the top-k of full_sort_predict over the full history."""
     for user in ("u0", "u7"):
@@ -122,7 +122,7 @@ def test_recommend_for_history_of_a_new_session(recommender):
 
 
 # ---------------------------------------------------------------- vectors
-@pytest.mark.parametrize("model", ["WALS", "BPR", "DGCF", "SASRec", "ARGUS"])
+@pytest.mark.parametrize("model", ["WALS", "HybridRoBERTa", "BPR", "DGCF", "SASRec", "ARGUS"])
 def test_exported_vectors_reproduce_the_models_scores(model, checkpoint, tmp_path, raw_events):
     Recommender.from_checkpoint(checkpoint(model)).export(tmp_path / "export")
     users = pd.read_csv(tmp_path / "export" / "users.csv", dtype=str).user_id.tolist()

@@ -22,6 +22,8 @@ SMALL = {
     "BPR": {"embedding_size": 8},
     "DGCF": {"embedding_size": 8, "n_factors": 2, "n_iterations": 1, "n_layers": 1, "train_batch_size": 256},
     "Pop": {},
+    "HybridRoBERTa": {"embedding_size": 8, "wals_sweeps": 3, "text_fields": ["title"], "top_layers": 2,
+                      "max_text_length": 16},
     "SASRec": {"hidden_size": 16, "inner_size": 32, "n_layers": 1, "n_heads": 1, **SEQUENCE},
     "ARGUS": {"hidden_size": 16, "head_size": 16, "inner_size": 32, "n_layers": 1, "n_heads": 1,
               "uniform_negatives": 16, "ema_decay": 0.0, **SEQUENCE},
@@ -67,6 +69,11 @@ def checkpoint(data_path, tmp_path_factory):
             folder = tmp_path_factory.mktemp(f"run_{model}")
             settings = {"data_path": str(data_path), "checkpoint_dir": str(folder / "saved"), "epochs": 1,
                         "show_progress": False, "state": "ERROR", "load_col": None, **SMALL[model]}
+            if model == "HybridRoBERTa":  # a tiny random RoBERTa saved to a folder (no hub)
+                from test_hybrid_roberta import save_tiny_roberta
+
+                settings["text_encoder"] = save_tiny_roberta(folder / "roberta", seed=0)
+                settings["text_cache_dir"] = str(folder / "text_cache")
             with contextlib.chdir(folder):
                 run(model, DATASET, overrides=settings)
             (paths[model],) = (folder / "saved").glob(f"{model}-*.pth")
