@@ -107,3 +107,32 @@ def test_a_general_model_refuses_sessions_with_422(recommender):
         assert client.get("/recommend", params={"user": "u2", "k": 2}).status_code == 200
         answer = client.post("/recommend_for_history", json={"items": ["i1"]})
         assert answer.status_code == 422 and "needs a sequential model" in answer.json()["error"]
+
+
+def test_run_py_serve_answers_until_stopped(checkpoint, repo_root):
+    """``run.py --serve`` in its own process: loads the model once, answers, stops on SIGTERM."""
+    import os
+    import subprocess
+    import sys
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(repo_root / "run.py"), "--serve", f"--model_file={checkpoint('WALS')}",
+         "--host=127.0.0.1", f"--port={port}"],
+        env={**os.environ, "PYTHONPATH": str(repo_root)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        assert health.json()["model"] == "WALS"
+        answer = httpx.get(f"http://127.0.0.1:{port}/recommend", params={"user": "u8", "k": 2}, timeout=30)
+        assert answer.status_code == 200 and len(answer.json()["items"]) == 2
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
