@@ -1,13 +1,15 @@
 """Recall@k and queries per second of HNSW against exact inner-product search (faiss).
 
     OMP_NUM_THREADS=1 python lab/ann_benchmark.py [--export=DIR ...] [--synthetic=1000000]
-        [--queries=1000] [--k=10] [--m=32] [--ef_construction=80] [--ef_search=16,32,64,128]
+        [--synthetic_from=DIR ...] [--queries=1000] [--k=10] [--m=32] [--ef_construction=80] [--ef_search=16,32,64,128]
         [--output=results/recommend/ann.md]
 
 Catalogues: each ``--export`` folder written by ``run.py --export`` (its item
-vectors; queries are its user vectors, drawn at random), and a synthetic
-catalogue of ``--synthetic`` items (item vectors around 1,000 cluster centres,
-norms log-normal like popularity; queries are mixtures of centres). Exact
+vectors; queries are its user vectors, drawn at random); for each
+``--synthetic_from`` folder, ``--synthetic`` items drawn from a Gaussian with
+the mean and covariance of its item vectors (queries: its user vectors); and
+``--synthetic`` clustered items (around 1,000 random centres, norms
+log-normal like popularity; queries are mixtures of three centres). Exact
 search (``IndexFlatIP``) gives the true top-k; recall@k is the share of it
 an HNSW search returns. Queries are searched in one batch of ``--queries``,
 the same for both indexes, on the threads OMP_NUM_THREADS allows; exact
@@ -40,6 +42,18 @@ def synthetic_catalogue(n_items, n_queries, dim=64, clusters=1000, seed=0):
     picks = rng.integers(0, clusters, (n_queries, 3))
     queries = centres[picks].sum(1) + 0.5 * rng.standard_normal((n_queries, dim))
     return items, queries.astype(np.float32)
+
+
+def fitted_catalogue(directory, n_items, n_queries, seed=0):
+    """``n_items`` drawn from a Gaussian fitted to an export's item vectors (mean, covariance); its users as queries."""
+    real, queries = exported_catalogue(directory, n_queries, seed)
+    rng = np.random.default_rng(seed)
+    mean, covariance = real.mean(0), np.cov(real, rowvar=False)
+    items = np.empty((n_items, real.shape[1]), dtype=np.float32)
+    for start in range(0, n_items, 100_000):
+        stop = min(start + 100_000, n_items)
+        items[start:stop] = rng.multivariate_normal(mean, covariance, size=stop - start, method="cholesky")
+    return items, queries
 
 
 def exported_catalogue(directory, n_queries, seed=0):
@@ -89,6 +103,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export", action="append", default=[])
     parser.add_argument("--synthetic", type=int, default=1_000_000)
+    parser.add_argument("--synthetic_from", action="append", default=[],
+                        help="export folder whose item vectors' Gaussian fit draws another --synthetic items")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--m", type=int, default=32)
@@ -109,8 +125,11 @@ def main():
     ]
     for directory in args.export:
         lines += benchmark(Path(directory).name, *exported_catalogue(directory, args.queries), args)
+    for directory in args.synthetic_from:
+        name = f"Gaussian fit of {Path(directory).name}"
+        lines += benchmark(name, *fitted_catalogue(directory, args.synthetic, args.queries), args)
     if args.synthetic:
-        lines += benchmark("synthetic", *synthetic_catalogue(args.synthetic, args.queries), args)
+        lines += benchmark("synthetic clusters", *synthetic_catalogue(args.synthetic, args.queries), args)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.output:
