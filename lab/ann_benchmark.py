@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python lab/ann_benchmark.py [--export=DIR ...] [--synthetic=1000000]
         [--synthetic_from=DIR ...] [--queries=1000] [--k=10] [--m=32] [--ef_construction=80] [--ef_search=16,32,64,128]
-        [--output=results/recommend/ann.md]
+        [--kinds=hnsw,hnsw_l2] [--output=results/recommend/ann.md]
 
 Catalogues: each ``--export`` folder written by ``run.py --export`` (its item
 vectors; queries are its user vectors, drawn at random); for each
@@ -81,19 +81,22 @@ def benchmark(name, items, queries, args):
     of load on the shared machine during the run does not tilt the ratio.
     """
     exact, exact_build = timed(lambda: ItemIndex(items, kind="exact"))
-    hnsw, hnsw_build = timed(lambda: ItemIndex(items, kind="hnsw", m=args.m, ef_construction=args.ef_construction))
+    graphs = {}
+    for kind in args.kinds.split(","):
+        graphs[kind] = timed(lambda: ItemIndex(items, kind=kind, m=args.m, ef_construction=args.ef_construction))
     (_, truth), exact_before = timed(lambda: exact.search(queries, args.k))
     measured = []
-    for ef in [int(value) for value in args.ef_search.split(",")]:
-        hnsw.ef_search = ef
-        (_, found), seconds = timed(lambda: hnsw.search(queries, args.k))
-        measured.append((ef, recall(found, truth), len(queries) / seconds))
+    for kind, (hnsw, hnsw_build) in graphs.items():
+        for ef in [int(value) for value in args.ef_search.split(",")]:
+            hnsw.ef_search = ef
+            (scores, found), seconds = timed(lambda: hnsw.search(queries, args.k))
+            measured.append((kind, hnsw_build, ef, recall(found, truth), len(queries) / seconds))
     _, exact_after = timed(lambda: exact.search(queries, args.k))
     exact_qps = len(queries) / ((exact_before + exact_after) / 2)
     size = f"{len(items):,} x {items.shape[1]}"
     rows = [f"| {name} | {size} | exact (IndexFlatIP) | {exact_build:.1f} | - | 1.000 | {exact_qps:,.0f} | 1.0 |"]
-    for ef, found_recall, qps in measured:
-        rows.append(f"| {name} | {size} | HNSW M={args.m}, efC={args.ef_construction}, efSearch={ef} | "
+    for kind, hnsw_build, ef, found_recall, qps in measured:
+        rows.append(f"| {name} | {size} | {kind} M={args.m}, efC={args.ef_construction}, efSearch={ef} | "
                     f"{hnsw_build:.1f} | {ef} | {found_recall:.3f} | {qps:,.0f} | {qps / exact_qps:.1f} |")
     print("\n".join(rows), flush=True)
     return rows
@@ -110,6 +113,7 @@ def main():
     parser.add_argument("--m", type=int, default=32)
     parser.add_argument("--ef_construction", type=int, default=80)
     parser.add_argument("--ef_search", default="16,32,64,128")
+    parser.add_argument("--kinds", default="hnsw,hnsw_l2", help="HNSW kinds of recbole_ext.ann.ItemIndex to compare")
     parser.add_argument("--output")
     args = parser.parse_args()
 

@@ -272,6 +272,7 @@ class Recommender:
         """Write user vectors, item vectors and id maps to ``directory`` (see :mod:`.export`)."""
         from recbole_ext.recommend.export import export
 
+        self._tower("export")
         return export(self, directory, batch_size=batch_size)
 
     # ----------------------------------------------------------------- internals
@@ -306,8 +307,8 @@ class Recommender:
             tower = self.family.tower()
         if tower is None:
             raise RecommendError(
-                f"{what} need a model whose score is a dot product of user and item vectors; "
-                f"{self.model_name}'s scores are not (or could not be reproduced from its vectors)"
+                f"{what}: {self.model_name}'s scores are not a dot product of user and item vectors "
+                "(no vectors of it reproduce its full-sort scores)"
             )
         return tower
 
