@@ -172,6 +172,8 @@ def test_ann_search_finds_the_exact_top_k_on_a_small_catalog(recommender):
     exact = rec.recommend(k=5)
     approximate = rec.recommend(k=5, ann=True)
     assert (exact.item.to_numpy() == approximate.item.to_numpy()).mean() > 0.95
+    pd.testing.assert_frame_equal(rec.recommend(k=5, ann="exact"), exact, rtol=1e-4)
+    assert (rec.recommend(k=5, ann="hnsw_l2").item.to_numpy() == exact.item.to_numpy()).mean() > 0.9
     own = recommender("WALS").log.items(rec.users.internal(["u5"])[0]).numpy()
     assert not set(rec.items.internal(approximate[approximate.user == "u5"].item.tolist())) & set(own)
 

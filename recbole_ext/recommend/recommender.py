@@ -162,8 +162,9 @@ class Recommender:
             items: external ids of the only items that may be recommended (default: all).
             batch_size (int): users scored at once (default: a block of about
                 4M scores); peak memory follows it.
-            ann (bool): search an HNSW index of item vectors instead of scoring
-                every item (dot-product models, needs faiss).
+            ann (bool or str): search a faiss index of item vectors instead of
+                scoring every item (dot-product models, needs faiss): True or
+                ``"hnsw"``, ``"hnsw_l2"`` or ``"exact"`` (see :mod:`recbole_ext.ann`).
             at (float): time of the request (sequential and context models that
                 read time; default: the time of the user's last event).
 
@@ -180,7 +181,8 @@ class Recommender:
             return self.family.query(rows[start:stop], at=at)
 
         if ann:
-            scores, labels = self._ann_top_k(rows, k, chunk, query, self.log if filter_seen else None, allowed)
+            kind = "hnsw" if ann is True else ann
+            scores, labels = self._ann_top_k(kind, rows, k, chunk, query, self.log if filter_seen else None, allowed)
         else:
             scores, labels = chunked_top_k(
                 len(rows), k, chunk,
@@ -342,21 +344,22 @@ class Recommender:
             raise RecommendError(f"{name} has {len(values)} values for {length} items: give one per item")
         return torch.tensor(values, dtype=fields[name].dtype)
 
-    def _ann_index(self):
-        """HNSW index over every real item's vector (built once)."""
-        from recbole_ext.ann import ItemIndex
+    def _ann_index(self, kind):
+        """Index of ``kind`` over every real item's vector (built once)."""
+        from recbole_ext.ann import KINDS, ItemIndex
 
+        if kind not in KINDS:
+            raise RecommendError(f"unknown ann index '{kind}'; valid: True, {', '.join(KINDS)}")
         with self._lock:
-            if "hnsw" not in self._indexes:
-                tower = self.family.tower()
-                vectors = tower.item_vectors()[1:].cpu().numpy()
-                self._indexes["hnsw"] = ItemIndex(vectors, labels=np.arange(1, len(self.items)), kind="hnsw")
-            return self._indexes["hnsw"]
+            if kind not in self._indexes:
+                vectors = self.family.tower().item_vectors()[1:].cpu().numpy()
+                self._indexes[kind] = ItemIndex(vectors, labels=np.arange(1, len(self.items)), kind=kind)
+            return self._indexes[kind]
 
-    def _ann_top_k(self, rows, k, chunk, query, seen_log, allowed):
-        """Top-k from the HNSW index: fetch enough to skip each user's seen items, then drop them."""
-        tower = self._tower("ann=True")
-        index = self._ann_index()
+    def _ann_top_k(self, kind, rows, k, chunk, query, seen_log, allowed):
+        """Top-k from a faiss index: fetch enough to skip each user's seen items, then drop them."""
+        tower = self._tower("ann")
+        index = self._ann_index(kind)
         allowed_rows = None if allowed is None else np.flatnonzero(allowed.numpy()[1:])
         scores, labels = [], []
         for start in range(0, len(rows), chunk):
