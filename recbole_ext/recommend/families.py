@@ -182,6 +182,7 @@ def tower_reproduces(tower, expected, query):
     return bool(((got[finite] - expected[finite]).abs() <= TOWER_TOLERANCE * scale).all())
 
 
+@torch.no_grad()
 def find_tower(family):
     """The first candidate tower that reproduces ``family``'s model scores, or None."""
     probe = family.probe_query()
