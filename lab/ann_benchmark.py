@@ -1,7 +1,7 @@
 """Recall@k and queries per second of HNSW against exact inner-product search (faiss).
 
     OMP_NUM_THREADS=1 python lab/ann_benchmark.py [--export=DIR ...] [--synthetic=1000000]
-        [--synthetic_from=DIR ...] [--queries=1000] [--k=10] [--m=32] [--ef_construction=80] [--ef_search=16,32,64,128]
+        [--synthetic_from=DIR ...] [--queries=1000] [--k=10] [--m=32] [--ef_construction=100] [--ef_search=16,32,64,128]
         [--kinds=hnsw,hnsw_l2] [--output=results/recommend/ann.md]
 
 Catalogues: each ``--export`` folder written by ``run.py --export`` (its item
@@ -111,7 +111,7 @@ def main():
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--m", type=int, default=32)
-    parser.add_argument("--ef_construction", type=int, default=80)
+    parser.add_argument("--ef_construction", type=int, default=100)
     parser.add_argument("--ef_search", default="16,32,64,128")
     parser.add_argument("--kinds", default="hnsw,hnsw_l2", help="HNSW kinds of recbole_ext.ann.ItemIndex to compare")
     parser.add_argument("--output")

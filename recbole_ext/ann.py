@@ -25,8 +25,8 @@ import numpy as np
 KINDS = ("exact", "hnsw", "hnsw_l2")
 #: HNSW defaults: graph degree, build and search beam widths
 HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 64
+HNSW_EF_CONSTRUCTION = 100
+HNSW_EF_SEARCH = 128
 
 
 def _faiss():
