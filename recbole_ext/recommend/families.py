@@ -22,6 +22,7 @@ reproduced the model's own ``full_sort_predict`` on a few users.
 """
 
 import inspect
+import threading
 
 import torch
 from torch import nn
@@ -210,6 +211,7 @@ class Family:
         self.n_items = dataset.item_num
         self._tower = None
         self._tower_searched = False
+        self._tower_lock = threading.Lock()
 
     @property
     def device(self):
@@ -240,9 +242,12 @@ class Family:
 
     def tower(self):
         """The model's verified two-tower view, or None when its scores are not a dot product."""
-        if not self._tower_searched:
-            self._tower = find_tower(self)
-            self._tower_searched = True
+        with self._tower_lock:
+            if not self._tower_searched:
+                self._tower = find_tower(self)
+                if self._tower is not None:
+                    self._tower.item_vectors()  # computed once, here, not by concurrent callers
+                self._tower_searched = True
         return self._tower
 
     def _time_field(self):

@@ -147,8 +147,7 @@ class Recommender:
 
     def has_vectors(self):
         """Whether the model's scores are a dot product of user (query) and item vectors."""
-        with self._lock:
-            return self.family.tower() is not None
+        return self.family.tower() is not None
 
     # ----------------------------------------------------------------- top-k
     @torch.no_grad()
@@ -305,8 +304,7 @@ class Recommender:
             )
 
     def _tower(self, what):
-        with self._lock:
-            tower = self.family.tower()
+        tower = self.family.tower()
         if tower is None:
             raise RecommendError(
                 f"{what}: {self.model_name}'s scores are not a dot product of user and item vectors "
