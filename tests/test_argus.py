@@ -80,6 +80,7 @@ def _config(data_dir, tmp_path, **overrides):
         "show_progress": False,
         "state": "ERROR",
         "metrics": ["Recall", "NDCG"],
+        "exclude_history_items": True,  # the synthetic users never repeat an item
         "valid_metric": "Recall@10",
     }
     settings.update(overrides)

@@ -16,7 +16,7 @@ from recbole.utils import get_model, get_trainer
 
 from recbole_ext import registry
 from recbole_ext.model.wals import WALS
-from recbole_ext.trainer import NaNLossError, SweepTrainer
+from recbole_ext.trainer import HistoryFilterMixin, NaNLossError, SweepTrainer
 
 from conftest import quiet_config
 
@@ -24,7 +24,8 @@ from conftest import quiet_config
 def test_get_model_and_trainer_find_plugin_models():
     assert get_model("WALS") is WALS
     config = Config(model="WALS", dataset="ml-100k")
-    assert get_trainer(config["MODEL_TYPE"], "WALS") is SweepTrainer
+    trainer = get_trainer(config["MODEL_TYPE"], "WALS")
+    assert issubclass(trainer, SweepTrainer) and issubclass(trainer, HistoryFilterMixin)
 
 
 def test_builtin_models_are_unchanged():
@@ -72,12 +73,8 @@ def test_plugin_may_not_shadow_builtin():
 
 def test_plugin_dataset_class_is_used_by_create_dataset(tiny_data_path):
     registry.register_model(Toy)
-    registry.PLUGIN_MODELS.setdefault("Toy", __name__)
-    try:
-        config = Config(model="Toy", dataset="tiny", config_dict=quiet_config(data_path=str(tiny_data_path)))
-        assert type(create_dataset(config)) is ToyDataset
-    finally:
-        registry.PLUGIN_MODELS.pop("Toy")
+    config = Config(model="Toy", dataset="tiny", config_dict=quiet_config(data_path=str(tiny_data_path)))
+    assert type(create_dataset(config)) is ToyDataset
 
 
 def _write_yaml(path, text):
@@ -214,28 +211,43 @@ def test_anomaly_detection_is_off_after_recbole_imports_sequential_models():
     assert not torch.is_anomaly_enabled()
 
 
-def test_history_filter_applies_to_builtin_sequential_models(tiny_data_path):
-    """`exclude_history_items` gives SASRec the rule ARGUS ranks under, and the
-    run also reports the same weights evaluated without it."""
-    import torch
-
+@pytest.mark.parametrize("model", ["SASRec", "LightSANs", "ARGUS"])
+def test_history_rule_is_an_evaluation_setting_of_every_sequential_model(tiny_data_path, model):
+    """`exclude_history_items` (off by default) masks the history window in full ranking for
+    plugin and built-in sequential models alike, on the one training path; run() also reports
+    the same weights evaluated without it."""
     from recbole_ext import runner
 
     settings = quiet_config(
         data_path=str(tiny_data_path), load_col=None, epochs=1, exclude_history_items=True, train_neg_sample_args=None,
-        hidden_size=16, inner_size=32, n_layers=1, n_heads=1, MAX_ITEM_LIST_LENGTH=10,
+        hidden_size=16, inner_size=32, n_layers=1, n_heads=1, MAX_ITEM_LIST_LENGTH=10, head_size=16,
+        feedback_fields={}, feedback_loss_weights={}, time_context=False,
     )
-    config = runner.build_config("SASRec", "tiny", [], settings)
+    settings = {key: value for key, value in settings.items() if key in runner.known_settings(model, "tiny")}
+    config = runner.build_config(model, "tiny", [], settings)
+    assert runner.build_config(model, "tiny", [], {})["exclude_history_items"] is False
     _, train_data, _, test_data = runner.prepare(config)
-    model, _ = runner.build_model_and_trainer(config, train_data)
-    batch = next(iter(test_data))[0]
-    history = batch[model.ITEM_SEQ]
-    scores = model.full_sort_predict(batch)
-    assert torch.isinf(scores.gather(1, history)).all()
-    model.exclude_history_items = False
-    assert torch.isfinite(model.full_sort_predict(batch)).all()
+    _, trainer = runner.build_model_and_trainer(config, train_data)
+    trainer.tot_item_num = test_data._dataset.item_num  # set by evaluate(), called directly here
+    batch = next(iter(test_data))
+    interaction, scores, _, _ = trainer._full_sort_batch_eval(batch)
+    history = interaction[config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]]
+    assert torch.isinf(scores.gather(1, history)[history > 0]).all()
+    trainer.exclude_history_items = False
+    interaction, scores, _, _ = trainer._full_sort_batch_eval(batch)
+    assert torch.isfinite(scores.gather(1, history)[history > 0]).all()
 
-    result = runner.run("SASRec", "tiny", [], settings)
+    result = runner.run(model, "tiny", [], settings)
     filtered, unfiltered = result["test_result"], result["unfiltered_test_result"]
     assert set(filtered) == set(unfiltered) and filtered != unfiltered
-    assert runner.run("SASRec", "tiny", [], {**settings, "exclude_history_items": False})["unfiltered_test_result"] is None
+    assert runner.run(model, "tiny", [], {**settings, "exclude_history_items": False})["unfiltered_test_result"] is None
+
+
+def test_history_rule_is_accepted_for_sequential_models_and_refused_for_general_ones(tiny_data_path, capsys):
+    from recbole_ext import cli
+
+    cli.check_overrides(["SASRec"], "ml-100k", [], {"exclude_history_items": "True"})  # no UsageError
+    args = ["--model=BPR", "--dataset=tiny", "--exclude_history_items=True", "--epochs=1", f"--data_path={tiny_data_path}",
+            "--show_progress=False", "--state=ERROR"]
+    assert cli.main(args) == 1
+    assert "exclude_history_items applies to sequential models only" in capsys.readouterr().err

@@ -81,18 +81,16 @@ def test_decay_out_of_range_is_refused(decay):
 @pytest.mark.parametrize("decay, averaged", [(0.99, True), (None, False)])
 def test_run_path_gives_builtin_models_the_same_option(tiny_data_path, decay, averaged):
     from recbole_ext import runner
-    from recbole_ext.benchmark import overrides_for
 
     from conftest import quiet_config
 
     overrides = {"data_path": str(tiny_data_path), "epochs": 1, **quiet_config()}
     if decay is not None:
         overrides["ema_decay"] = decay
-        assert overrides_for("BPR", "tiny", [], overrides)["ema_decay"] == decay
     config = runner.build_config("BPR", "tiny", [], overrides)
     _, train_data, _, _ = runner.prepare(config)
     _, trainer = runner.build_model_and_trainer(config, train_data)
-    assert isinstance(trainer, WeightAveragingMixin) is averaged
+    assert isinstance(trainer, WeightAveragingMixin)
     trainer.fit(train_data, saved=False)
     assert (getattr(trainer, "_averaged", None) is not None) is averaged
 

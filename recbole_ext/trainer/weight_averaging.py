@@ -2,20 +2,6 @@
 
 import torch
 
-#: Trainer settings the plugin adds to every model run through ``run.py``.
-TRAINER_SETTINGS = ("ema_decay",)
-
-
-def with_weight_averaging(trainer_class):
-    """``trainer_class`` with :class:`WeightAveragingMixin` (itself if it already has it).
-
-    Lets ``run.py`` and the benchmark give a built-in RecBole model the same
-    ``ema_decay`` option the plugin models' trainers have.
-    """
-    if issubclass(trainer_class, WeightAveragingMixin):
-        return trainer_class
-    return type(trainer_class.__name__, (WeightAveragingMixin, trainer_class), {})
-
 
 class WeightAveragingMixin:
     """Mixin for RecBole trainers: evaluate and save an EMA of the trained weights.
