@@ -139,13 +139,22 @@ def test_tuning_trials_train_through_the_run_path(tmp_path, tiny_data_path, monk
     history filter apply to them as they do to run.py and the benchmark)."""
     from recbole_ext import runner
 
-    calls = []
+    calls, scores = [], {}
     real_run = runner.run
-    monkeypatch.setattr(runner, "run", lambda *a, **k: calls.append(a[3]) or real_run(*a, **k))
+
+    def recorded_run(*args, **kwargs):
+        calls.append(args[3])
+        result = real_run(*args, **kwargs)
+        scores[args[3]["embedding_size"]] = result["best_valid_score"]
+        return result
+
+    monkeypatch.setattr(runner, "run", recorded_run)
     params = tmp_path / "space.test"
     params.write_text("embedding_size choice [4,8]\n")
     overrides = {"data_path": str(tiny_data_path), "epochs": 1, "show_progress": False, "state": "ERROR"}
     best = runner.tune("WALS", "tiny", [], overrides, str(params), "exhaustive", 10, 10, str(tmp_path / "out.result"))
     assert sorted(call["embedding_size"] for call in calls) == [4, 8]
     assert all(call["data_path"] == str(tiny_data_path) for call in calls)
-    assert best["params"]["embedding_size"] in (4, 8) and "ndcg@10" in best["test_result"]
+    assert scores[4] != scores[8]
+    assert best["params"]["embedding_size"] == max(scores, key=scores.get)
+    assert best["best_valid_score"] == max(scores.values()) and "ndcg@10" in best["test_result"]

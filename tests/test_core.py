@@ -111,18 +111,42 @@ def test_plugin_dataset_yaml_is_loaded_for_unknown_datasets(tmp_path, monkeypatc
     assert "load_col" in config.parameters["Dataset"]
 
 
-def test_run_recbole_reloads_best_checkpoint_and_load_data_and_model(tmp_path, tiny_data_path):
+def test_load_data_and_model_rebuilds_a_plugin_model_from_its_checkpoint(tmp_path, tiny_data_path):
     from recbole.quick_start import load_data_and_model, run_recbole
 
     result = run_recbole(
         model="WALS", dataset="tiny", config_dict=quiet_config(epochs=2, data_path=str(tiny_data_path))
     )
-    assert result["test_result"]["ndcg@10"] > 0
     (checkpoint,) = (tmp_path / "saved").glob("WALS-*.pth")
     config, model, dataset, _, _, test_data = load_data_and_model(str(checkpoint))
     assert isinstance(model, WALS) and config["model"] == "WALS"
-    saved = torch.load(str(checkpoint))
-    assert torch.equal(saved["state_dict"]["item_embedding"], model.item_embedding.detach())
+    from recbole.utils import get_trainer
+
+    reloaded = get_trainer(config["MODEL_TYPE"], "WALS")(config, model).evaluate(test_data, load_best_model=False)
+    assert reloaded == result["test_result"]  # the rebuilt model scores exactly as the run's best checkpoint
+
+
+def test_the_test_uses_the_best_epoch_weights_not_the_last(tiny_data_path):
+    """Validation scores are scripted so that epoch 1 of 4 is the best: the reloaded
+    weights must be that epoch's, and differ from the last epoch's."""
+    from recbole_ext import runner
+
+    config = runner.build_config("BPR", "tiny", [], quiet_config(data_path=str(tiny_data_path), epochs=4, stopping_step=10))
+    _, train_data, valid_data, test_data = runner.prepare(config)
+    model, trainer = runner.build_model_and_trainer(config, train_data)
+    scripted, snapshots = iter([0.1, 0.5, 0.2, 0.3]), []
+
+    def scripted_valid_epoch(valid_data, show_progress=False):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        score = next(scripted)
+        return score, {"mrr@10": score}
+
+    trainer._valid_epoch = scripted_valid_epoch
+    trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    trainer.evaluate(test_data, load_best_model=True)
+    best, last = snapshots[1], snapshots[3]
+    assert any(not torch.equal(best[k], last[k]) for k in best)
+    assert all(torch.equal(model.state_dict()[k], best[k]) for k in best)
 
 
 class _Exploit:

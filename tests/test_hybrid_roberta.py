@@ -29,52 +29,7 @@ from recbole_ext.model.text_encoder import (
     pooled_top_layers,
 )
 
-from conftest import settings_changed
-
-CORPUS = [
-    "Toy Story",
-    "Animation Children's Comedy",
-    "GoldenEye",
-    "Action Adventure Thriller",
-    "Four Rooms",
-    "Drama Romance War",
-    "the movie of the year",
-]
-
-
-def save_tiny_roberta(directory, seed):
-    from tokenizers import ByteLevelBPETokenizer
-    from tokenizers.processors import RobertaProcessing
-    from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaModel
-
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(
-        CORPUS * 3, vocab_size=300, min_frequency=1,
-        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False,
-    )
-    bpe._tokenizer.post_processor = RobertaProcessing(
-        ("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>"))
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-        unk_token="<unk>", mask_token="<mask>", model_max_length=128,
-    )
-    torch.manual_seed(seed)
-    config = RobertaConfig(
-        vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=140, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-    )
-    tokenizer.save_pretrained(directory)
-    RobertaModel(config).save_pretrained(directory)
-    return str(directory)
-
-
-
-@pytest.fixture(scope="module")
-def tiny_encoder(tmp_path_factory):
-    return save_tiny_roberta(tmp_path_factory.mktemp("tiny_roberta"), seed=0)
-
+from conftest import save_tiny_roberta, settings_changed
 
 @pytest.fixture(scope="module")
 def other_encoder(tmp_path_factory):
