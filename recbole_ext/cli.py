@@ -32,6 +32,7 @@ _CLI_OPTIONS = {
     "max_evals": "HyperTuning trial budget",
     "early_stop": "HyperTuning: stop after this many trials without improvement",
     "output_file": "HyperTuning result file",
+    "resume": "continue an interrupted run from its last checkpoint (saved/<run>-last.pth), same settings",
     "best_config": "HyperTuning: write the best settings to this yaml (for --config_files, or the benchmark's --model_configs)",
     "tool": "HyperTuning engine: hyperopt (RecBole's, one trial at a time) or ray (trials in parallel)",
     "ray_address": "HyperTuning with --tool=ray: address of a running Ray cluster (default: start one here)",
@@ -103,7 +104,7 @@ def _data_path(overrides, config_files=()):
 def check_model(name):
     if registry.is_plugin_model(name) or name in registry.builtin_model_names():
         return
-    choices = registry.plugin_model_names() + registry.builtin_model_names()
+    choices = registry.plugin_model_names() + list(registry.builtin_model_names())
     close = difflib.get_close_matches(name, choices, n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise UsageError(f"unknown model '{name}'{hint}; valid choices: {', '.join(choices)}")
@@ -183,10 +184,12 @@ def split_list(value):
     return [item for item in value.replace(",", " ").split() if item]
 
 
-def _run_single(model, dataset, config_files, overrides):
+def _run_single(model, dataset, config_files, overrides, resume=None):
     from recbole_ext.runner import run
 
-    result = run(model, dataset, config_files, overrides)
+    if resume is not None and not Path(resume).is_file():
+        raise UsageError(f"--resume: no file {resume}")
+    result = run(model, dataset, config_files, overrides, resume=resume)
     print(f"test result ({model} on {dataset}): {dict(result['test_result'])}")
 
 
@@ -355,12 +358,14 @@ def _main(argv):
     check_overrides([model], dataset, config_files, overrides)
     _check_tuning_options(options)
     distributed = _distributed_settings(model, options)
+    if "resume" in options and (distributed is not None or "params_file" in options):
+        raise UsageError("--resume continues a single training run (not --params_file or --nproc)")
     if distributed is not None:
         _run_data_parallel(model, dataset, config_files, overrides, distributed)
     elif "params_file" in options:
         _run_hyper(model, dataset, config_files, overrides, options)
     else:
-        _run_single(model, dataset, config_files, overrides)
+        _run_single(model, dataset, config_files, overrides, options.get("resume"))
 
 
 def main(argv=None):

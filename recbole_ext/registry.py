@@ -24,6 +24,7 @@ history rule); their defaults are in ``recbole_ext/properties/overall.yaml``,
 which every config reads right after RecBole's own ``overall.yaml``.
 """
 
+import functools
 import importlib
 import importlib.resources
 import os
@@ -109,6 +110,7 @@ def _builtin_model_files():
         yield from (root / sub).glob("*.py")
 
 
+@functools.lru_cache(maxsize=None)
 def builtin_model_names():
     """Class names of RecBole's own models, read from its source files."""
     names = set()
@@ -116,7 +118,7 @@ def builtin_model_names():
         for match in re.finditer(r"^class (\w+)\(", path.read_text(), re.M):
             if match.group(1).lower() == path.stem:
                 names.add(match.group(1))
-    return sorted(names)
+    return tuple(sorted(names))
 
 
 def _builtin_exists(model_name):

@@ -152,15 +152,19 @@ class TrainedRun:
     recorder: object = None
 
 
-def train(config, show_progress=None, record=False, after_fit=None):
+def train(config, show_progress=None, record=False, after_fit=None, resume=None):
     """Data, model and trainer for ``config``; fit with early stopping on validation.
 
     ``after_fit(model)``, when given, sees the trained weights before the best
     checkpoint replaces them. ``record`` times every epoch and keeps the
-    validation curve (``TrainedRun.recorder``).
+    validation curve (``TrainedRun.recorder``). ``resume``: the last
+    checkpoint (``<best>-last.pth``) of an interrupted run of the same
+    settings, continued from its last completed epoch.
     """
     dataset, train_data, valid_data, test_data = prepare(config)
     model, trainer = build_model_and_trainer(config, train_data)
+    if resume is not None:
+        trainer.resume(resume)
     recorder = TrainingRecorder(trainer) if record else None
     progress = config["show_progress"] if show_progress is None else show_progress
     best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=True, show_progress=progress)
@@ -172,10 +176,12 @@ def train(config, show_progress=None, record=False, after_fit=None):
     )
 
 
-def run(model, dataset, config_files=None, overrides=None, show_progress=None, record=False, after_fit=None):
-    """Train with early stopping, reload the best checkpoint, evaluate on test."""
+def run(model, dataset, config_files=None, overrides=None, show_progress=None, record=False, after_fit=None,
+        resume=None):
+    """Train with early stopping (or continue the run whose last checkpoint is ``resume``),
+    reload the best checkpoint, evaluate on test."""
     config = build_config(model, dataset, config_files, overrides)
-    trained = train(config, show_progress, record, after_fit)
+    trained = train(config, show_progress, record, after_fit, resume)
     progress = config["show_progress"] if show_progress is None else show_progress
     test_result = trained.trainer.evaluate(trained.test_data, load_best_model=True, show_progress=progress)
     unfiltered_test_result = evaluate_without_history_filter(trained.trainer, trained.test_data, progress)

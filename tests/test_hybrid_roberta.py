@@ -17,6 +17,7 @@ from recbole.data import create_dataset, data_preparation
 from recbole.quick_start import run_recbole
 from recbole.utils import init_seed
 
+from recbole_ext.checkpoints import load_checkpoint
 from recbole_ext.data.item_text import item_texts
 from recbole_ext.model import text_encoder
 from recbole_ext.model.hybrid_roberta import HybridRoBERTa, ridge_projection
@@ -345,10 +346,10 @@ def test_a_checkpoint_reloads_without_fitting_again(tiny_encoder, tmp_path, monk
 
     config_dict = ml100k_config(tiny_encoder, tmp_path, checkpoint_dir=str(tmp_path / "saved"))
     run_recbole(model="HybridRoBERTa", dataset="ml-100k", config_dict=config_dict)
-    (checkpoint,) = (tmp_path / "saved").glob("HybridRoBERTa-*.pth")
+    (checkpoint,) = (tmp_path / "saved").glob("HybridRoBERTa-*[0-9].pth")
     monkeypatch.setattr(WALS, "sweep", lambda *a, **k: pytest.fail("load_data_and_model refitted WALS"))
     _, model, _, _, _, _ = load_data_and_model(str(checkpoint))
-    saved = torch.load(str(checkpoint))["state_dict"]
+    saved = load_checkpoint(checkpoint)["state_dict"]
     torch.testing.assert_close(model.user_factors, saved["wals.user_embedding"])
     torch.testing.assert_close(model.projection.weight, saved["projection.weight"])
 

@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType, ModelType
 
+from recbole_ext.checkpoints import load_checkpoint
 from recbole_ext.data.cold_start import ColdStartDataset
 from recbole_ext.data.item_text import item_texts
 from recbole_ext.model.text_encoder import (
@@ -59,7 +60,7 @@ def fit_wals_factors(config, dataset, sweeps):
 
 def load_wals_factors(path, n_users, n_items):
     """User and item factors from a RecBole checkpoint of a WALS run on the same dataset."""
-    checkpoint = torch.load(path, map_location="cpu")  # RecBole checkpoint: loaded through the compat allow-list
+    checkpoint = load_checkpoint(path)
     state = checkpoint.get("state_dict", checkpoint)
     users, items = state.get("user_embedding"), state.get("item_embedding")
     if users is None or items is None:

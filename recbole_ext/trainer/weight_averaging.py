@@ -56,6 +56,19 @@ class WeightAveragingMixin:
             param.copy_(raw)
         self._raw = None
 
+    def training_state(self):
+        state = super().training_state()
+        state["weight_average"] = {"step": self._ema_step, "averaged": self._averaged, "raw": self._raw}
+        return state
+
+    @torch.no_grad()
+    def load_training_state(self, state):
+        super().load_training_state(state)
+        saved = state["weight_average"]
+        self._ema_step = saved["step"]
+        self._averaged = saved["averaged"]
+        self._raw = saved["raw"]
+
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         self._swap_in_raw()
         loss = super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
