@@ -254,11 +254,13 @@ def _benchmark_from_options(options, overrides, argv):
     from recbole_ext import cli
 
     from lab.baselines import register_baselines
+    from lab.datasets import ensure_dataset
 
     register_baselines()
     dataset = options.get("dataset", "ml-100k")
     config_files = cli.split_list(options.get("config_files", ""))
     cli.check_config_files(config_files)
+    ensure_dataset(dataset, cli.data_path(overrides, config_files))
     cli.check_dataset(dataset, overrides, config_files)
     models = cli.split_list(options.get("models", ""))
     if not models:

@@ -90,7 +90,7 @@ def parse_args(argv, known_options=None):
     return options, overrides
 
 
-def _data_path(overrides, config_files=()):
+def data_path(overrides, config_files=()):
     """Where RecBole will look for datasets: command line, else the last config file that sets it."""
     import yaml
 
@@ -117,15 +117,15 @@ def available_datasets(data_path):
 
 def check_dataset(name, overrides, config_files=()):
     """The dataset exists locally and its atomic files are well-formed."""
-    data_path = _data_path(overrides, config_files)
-    if name in available_datasets(data_path):
-        for path in sorted((data_path / name).glob(f"{name}.*")):
+    root = data_path(overrides, config_files)
+    if name in available_datasets(root):
+        for path in sorted((root / name).glob(f"{name}.*")):
             if path.suffix.lstrip(".") in _ATOMIC_SUFFIXES:
                 check_atomic_file(path)
         return
     raise UsageError(
-        f"unknown dataset '{name}': no {data_path / name / (name + '.inter')}; "
-        f"valid choices: {', '.join(available_datasets(data_path))} "
+        f"unknown dataset '{name}': no {root / name / (name + '.inter')}; "
+        f"valid choices: {', '.join(available_datasets(root))} "
         "(convert raw data first, e.g. python -m recbole_ext.data.movielens --src DIR --out dataset; "
         "datasets are never downloaded)"
     )
