@@ -20,6 +20,7 @@ import recbole_ext  # noqa: F401  (applies compat, registers plugin models)
 from recbole_ext import registry
 from recbole_ext.data.atomic import check_atomic_file
 from recbole_ext.files import write_text_atomically
+from recbole_ext.settings import SettingsError
 from recbole_ext.runner import params_file_lines
 from recbole_ext.trainer import NaNLossError
 
@@ -132,30 +133,36 @@ def check_dataset(name, overrides, config_files=()):
 
 
 def check_config_files(config_files):
+    from recbole_ext.settings import check_yaml_file
+
     for path in config_files:
         if not Path(path).is_file():
             raise UsageError(f"config file not found: {path}")
+        check_yaml_file(path)
 
 
-def check_params_file(path):
-    """Validate a HyperTuning ``.test`` file line by line (RecBole's own parser skips or evals bad lines)."""
+def check_params_file(path, model=None, dataset="ml-100k", config_files=()):
+    """Validate a HyperTuning ``.test`` file line by line (RecBole's own parser skips or evals bad
+    lines): syntax, and, given the model, that every name is one of its settings and every
+    ``choice`` value keeps the setting's rule."""
+    from recbole_ext.runner import known_settings
+    from recbole_ext.settings import did_you_mean
+
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"params file not found: {path}")
+    known = known_settings(model, dataset, config_files) if model is not None else None
     for number, line, fields in params_file_lines(file):
         where = f"{path}:{number}"
         if fields is None:
             raise UsageError(f"{where}: expected 'name type values', got '{line.strip()}'")
         name, kind, value = fields
+        if known is not None and name not in known:
+            raise UsageError(f"{where}: '{name}' is not a setting of {model}{did_you_mean(name, known)}")
         if kind not in _PARAM_TYPES:
             raise UsageError(f"{where}: unknown type '{kind}' for '{name}'; valid: {', '.join(_PARAM_TYPES)}")
         if kind == "choice":
-            try:
-                values = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                raise UsageError(f"{where}: choice values for '{name}' must be a Python list literal") from None
-            if not isinstance(values, list) or not values:
-                raise UsageError(f"{where}: choice values for '{name}' must be a non-empty list")
+            _check_choices(where, name, value)
             continue
         bounds = value.split(",")
         try:
@@ -166,6 +173,31 @@ def check_params_file(path):
             raise UsageError(
                 f"{where}: {kind} for '{name}' needs {_PARAM_TYPES[kind]} comma-separated numbers low<=high"
             )
+
+
+def _as_recbole_reads(value):
+    """A value as RecBole's Config turns it into a setting: a string holding a literal is evaluated."""
+    if isinstance(value, str):
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+    return value
+
+
+def _check_choices(where, name, value):
+    from recbole_ext.settings import check_value
+
+    try:
+        values = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise UsageError(f"{where}: choice values for '{name}' must be a Python list literal") from None
+    if not isinstance(values, list) or not values:
+        raise UsageError(f"{where}: choice values for '{name}' must be a non-empty list")
+    for choice in values:
+        problem = check_value(name, _as_recbole_reads(choice))
+        if problem:
+            raise UsageError(f"{where}: choice {choice!r} for '{name}' {problem}")
 
 
 def check_overrides(models, dataset, config_files, overrides):
@@ -267,7 +299,7 @@ def _run_hyper(model, dataset, config_files, overrides, options):
     algo = options.get("algo", "exhaustive")
     if algo not in _ALGOS:
         raise UsageError(f"unknown --algo '{algo}'; valid choices: {', '.join(_ALGOS)}")
-    check_params_file(options["params_file"])
+    check_params_file(options["params_file"], model, dataset, config_files)
     output = options.get("output_file") or f"hyper_results/{model}_{dataset}.result"
     tool = options.get("tool", "hyperopt").lower()
     if tool not in _TOOLS:
@@ -333,9 +365,15 @@ def run_main(command):
     try:
         command()
         return 0
-    except UsageError as error:
+    except (UsageError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (FileExistsError, NotADirectoryError) as error:
+        if os.environ.get("RECBOLE_EXT_DEBUG"):
+            raise
+        print(f"error: '{os.path.normpath(error.filename)}' is a file where a folder must go (RecBole writes its log/ and "
+              "saved/ folders in the working folder): move it away", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError, NaNLossError) as error:
         if os.environ.get("RECBOLE_EXT_DEBUG"):
             raise

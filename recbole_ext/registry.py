@@ -160,7 +160,8 @@ def register_model(model_class, yaml=None, dataset_class=None, trainer_class=Non
 
 
 def _patch_config_yaml_lookup():
-    """Load plugin yaml exactly where RecBole loads its own overall/model/dataset yaml.
+    """Load plugin yaml exactly where RecBole loads its own overall/model/dataset yaml,
+    and check every finished config (:func:`recbole_ext.settings.check_config`).
 
     ``Config._load_internal_config_dict`` reads overall.yaml, the model yaml
     from RecBole's folder, sample.yaml, then the dataset yaml. The plugin's
@@ -210,6 +211,18 @@ def _patch_config_yaml_lookup():
             self.parameters["Dataset"] += [k for k in keys if k not in self.parameters["Dataset"]]
         return result
 
+    original_init = Config.__init__
+
+    @functools.wraps(original_init)
+    def checked_init(self, model=None, dataset=None, config_file_list=None, config_dict=None):
+        from recbole_ext.settings import check_config, check_yaml_file
+
+        for path in config_file_list or []:
+            check_yaml_file(path)
+        original_init(self, model, dataset, config_file_list, config_dict)
+        check_config(self)
+
+    Config.__init__ = checked_init
     Config._load_internal_config_dict = load_internal
     Config._update_internal_config_dict = update_internal
     Config._recbole_ext_patched = True

@@ -264,8 +264,6 @@ def test_text_knn_weight_adds_the_history_similarity_to_cold_items_only(ml100k):
     pairs = {model.USER_ID: torch.tensor([1, 1, 5]), model.ITEM_ID: torch.tensor([1, 2, 3])}
     full = model.full_sort_predict({model.USER_ID: torch.tensor([1, 5])}).view(2, -1)
     torch.testing.assert_close(model.predict(pairs), torch.stack([full[0, 1], full[0, 2], full[1, 3]]))
-    with settings_changed(config, text_knn_weight=-1.0), pytest.raises(ValueError, match="text_knn_weight"):
-        HybridRoBERTa(config, dataset)
 
 
 def test_ridge_projection_recovers_a_linear_map():

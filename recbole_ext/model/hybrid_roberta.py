@@ -47,7 +47,6 @@ from recbole_ext.model.text_encoder import (
 from recbole_ext.model.wals import WALS
 from recbole_ext.trainer.param_groups import ParamGroupTrainer
 
-_LOSSES = ("ridge", "regression", "ranking", "both")
 
 
 def fit_wals_factors(config, dataset, sweeps):
@@ -96,13 +95,9 @@ class HybridRoBERTa(GeneralRecommender):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.hybrid_loss = config["hybrid_loss"]
-        if self.hybrid_loss not in _LOSSES:
-            raise ValueError(f"hybrid_loss must be one of {', '.join(_LOSSES)}, got {self.hybrid_loss!r}")
         self.text_learning_rate = config["text_learning_rate"]
         self.head_dropout = config["wals_score_dropout"]
 
-        if config["projection_init"] not in ("ridge", "random"):
-            raise ValueError(f"projection_init must be 'ridge' or 'random', got {config['projection_init']!r}")
         self._build_text(config, dataset)
         self.wals_checkpoint = config["wals_checkpoint"]
         self.wals_sweeps = config["wals_sweeps"]
@@ -215,8 +210,6 @@ class HybridRoBERTa(GeneralRecommender):
     def _cold_text_knn(self, config, dataset):
         """Text item-kNN over users' training histories, for cold items' scores (None when off)."""
         self.text_knn_weight = config["text_knn_weight"]
-        if self.text_knn_weight < 0:
-            raise ValueError(f"text_knn_weight must be >= 0, got {self.text_knn_weight!r}")
         if not self.text_knn_weight:
             return None
         history = dataset.inter_matrix(form="csr").astype(np.float64)

@@ -231,8 +231,6 @@ class WALS(GeneralRecommender):
             eps=config["confidence_eps"],
             freq_weight_exp=config["freq_weight_exp"],
         )
-        if config["wals_dtype"] not in _DTYPES:
-            raise ValueError(f"wals_dtype must be one of {', '.join(_DTYPES)}, got {config['wals_dtype']!r}")
         dtype = _DTYPES[config["wals_dtype"]]
         self._user_rows = ObservedRows(excess, dtype)
         self._item_rows = self._user_rows.transpose()

@@ -21,8 +21,6 @@ class WeightAveragingMixin:
     def __init__(self, config, model):
         super().__init__(config, model)
         decay = config["ema_decay"]
-        if decay is not None and not 0.0 <= float(decay) < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {decay!r}")
         self.ema_decay = float(decay or 0.0)
         self._ema_step = 0
         self._params = [p for p in self.model.parameters() if p.requires_grad]
