@@ -21,6 +21,7 @@ runs on it.
 """
 
 import ast
+import functools
 import hashlib
 import importlib.util
 import json
@@ -89,6 +90,13 @@ def import_closure(roots):
     return found
 
 
+@functools.lru_cache(maxsize=None)
+def _source_bytes(path):
+    """A module file's bytes, read once per process: a file edited while a benchmark runs must not
+    re-key runs that still execute the code loaded at its start."""
+    return Path(path).read_bytes()
+
+
 def source_digest(model):
     """Digest of the code and yaml defaults a run of ``model`` depends on (module docstring)."""
     import numpy
@@ -103,7 +111,7 @@ def source_digest(model):
         roots.append(get_model(model).__module__)
     digest = hashlib.sha256()
     for name, path in sorted(import_closure(roots).items()):
-        digest.update(name.encode() + b"\0" + path.read_bytes())
+        digest.update(name.encode() + b"\0" + _source_bytes(path))
     yamls = [registry.overall_yaml()] + (registry.model_yamls(model) if registry.is_plugin_model(model) else [])
     for path in yamls:
         digest.update(str(file_digest(path)).encode())

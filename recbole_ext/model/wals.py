@@ -31,6 +31,8 @@ product against the items' packed outer products; the CG solver never forms
 them (one SDDMM and one SpMM per step), which is what makes it fast.
 """
 
+import warnings
+
 import numpy as np
 import torch
 from torch import nn
@@ -42,6 +44,9 @@ from recbole.utils import InputType, ModelType
 from recbole_ext.trainer.sweep import SweepTrainer
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# torch warns on every CSR tensor it builds that the format is in beta; the kernels used here are tested
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 # Rows per chunk of exact normal matrices: chunk x k(k+1)/2 entries stay small.
 _EXACT_CHUNK_ENTRIES = 1 << 23
 
