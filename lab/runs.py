@@ -141,18 +141,26 @@ def run_settings(model, dataset, config_files, overrides, seed):
     }
 
 
-def run_key(model, dataset, config_files, overrides, seed):
-    """``<model>-<dataset>-s<seed>-<hash>``: the hash of the settings, the data and the code."""
+def key_inputs(model, dataset, config_files, overrides, seed):
+    """Everything a run's key hashes: its settings, the data's digest and the code's digest."""
     from recbole_ext.runner import build_config
 
     config = build_config(model, dataset, config_files, overrides)
-    key = {
+    return {
         "settings": run_settings(model, dataset, config_files, overrides, seed),
         "data": dataset_digest(config),
         "code": source_digest(model),
     }
-    blob = json.dumps(key, sort_keys=True)
+
+
+def key_of(model, dataset, seed, inputs):
+    blob = json.dumps(inputs, sort_keys=True)
     return f"{model}-{dataset}-s{seed}-{_sha256(blob.encode())[:16]}"
+
+
+def run_key(model, dataset, config_files, overrides, seed):
+    """``<model>-<dataset>-s<seed>-<hash>``: the hash of the settings, the data and the code."""
+    return key_of(model, dataset, seed, key_inputs(model, dataset, config_files, overrides, seed))
 
 
 def _count_parameters(model_object):
@@ -212,13 +220,14 @@ def find_record(key, results_dir=None):
 
 def cached_run(model, dataset, config_files, overrides, seed, study="misc", results_dir=None):
     """The record of this run, trained (and written to ``results/<study>/runs/``) when no study has it."""
-    key = run_key(model, dataset, config_files, overrides, seed)
+    inputs = key_inputs(model, dataset, config_files, overrides, seed)
+    key = key_of(model, dataset, seed, inputs)
     record = find_record(key, results_dir)
     if record is not None:
         return record
     # each run's checkpoint lies in a folder named like its key (compat also makes the
     # file name unique per process, so concurrent benchmarks never share a checkpoint)
     run_overrides = {"checkpoint_dir": str(Path("saved") / key), **overrides}
-    summary = {"key": key, **train_once(model, dataset, config_files, run_overrides, seed)}
+    summary = {"key": key, "key_inputs": inputs, **train_once(model, dataset, config_files, run_overrides, seed)}
     write_text_atomically(Path(results_dir or RESULTS_DIR) / study / "runs" / f"{key}.json", json.dumps(summary, indent=1))
     return summary
