@@ -1,10 +1,9 @@
-"""Command line of ``run.py``: RecBole's ``run_recbole.py`` and ``run_hyper.py`` in one,
-plus ``--benchmark``.
+"""Command line of ``run.py``: RecBole's ``run_recbole.py`` and ``run_hyper.py`` in one.
 
     python run.py --model=WALS [--dataset=ml-100k] [--config_files="a.yaml b.yaml"] [--key=value ...]
     python run.py --model=WALS --params_file=hyper/WALS.test [--algo=bayes] [--max_evals=10] [--output_file=F]
-    python run.py --benchmark --models=WALS,BPR,EASE [--dataset=ml-100k] [--seeds=3 | --seeds=WALS:3,BPR:1]
     python run.py --model=ARGUS --nproc=2 [--world_size=4 --group_offset=0 --ip=HOST --port=PORT]
+    python run.py --benchmark --help      (the lab's head-to-head benchmark, lab/benchmark.py)
     python run.py --recommend --model_file=F --users=196,186 [--topk=10] [--output=recs.csv]
     python run.py --export=DIR --model_file=F
     python run.py --serve --model_file=F [--host=127.0.0.1] [--port=8000]
@@ -23,6 +22,8 @@ from pathlib import Path
 import recbole_ext  # noqa: F401  (applies compat, registers plugin models)
 from recbole_ext import registry
 from recbole_ext.data.atomic import check_atomic_file
+from recbole_ext.files import write_text_atomically
+from recbole_ext.settings import SettingsError
 from recbole_ext.recommend import cli as recommend_cli
 from recbole_ext.runner import params_file_lines
 from recbole_ext.trainer import NaNLossError
@@ -36,14 +37,8 @@ _CLI_OPTIONS = {
     "max_evals": "HyperTuning trial budget",
     "early_stop": "HyperTuning: stop after this many trials without improvement",
     "output_file": "HyperTuning result file",
-    "best_config": "HyperTuning: write the best settings to this yaml (for --config_files or --model_configs)",
-    "benchmark": "run the head-to-head benchmark",
-    "models": "benchmark: comma-separated model names",
-    "seeds": "benchmark: seeds per model (N, or Model:N,...)",
-    "name": "benchmark: output name under benchmarks/",
-    "reference": "benchmark: model whose best validation score others race to",
-    "target_metric": "benchmark: metric of the time-to-reach column (default valid_metric)",
-    "model_configs": "benchmark: folder of per-model yaml (<Model>.yaml, e.g. tuned settings) added to that model's config files",
+    "resume": "continue an interrupted run from its last checkpoint (saved/<run>-last.pth), same settings",
+    "best_config": "HyperTuning: write the best settings to this yaml (for --config_files, or the benchmark's --model_configs)",
     "tool": "HyperTuning engine: hyperopt (RecBole's, one trial at a time) or ray (trials in parallel)",
     "ray_address": "HyperTuning with --tool=ray: address of a running Ray cluster (default: start one here)",
     "cpus_per_trial": "HyperTuning with --tool=ray: CPUs (torch threads) per trial (default 1)",
@@ -54,7 +49,6 @@ _CLI_OPTIONS = {
     "group_offset": "data-parallel training: ranks started on earlier machines",
     **recommend_cli.RECOMMEND_OPTIONS,
 }
-_FLAGS = ("benchmark",) + recommend_cli.FLAGS
 _DISTRIBUTED_OPTIONS = ("nproc", "world_size", "ip", "port", "group_offset")
 _ALGOS = ("exhaustive", "random", "bayes")
 _TOOLS = ("hyperopt", "ray")
@@ -67,17 +61,27 @@ class UsageError(Exception):
     """A bad command line: printed as one line, exit status 2."""
 
 
-def usage():
-    """The ``--help`` text: the module's synopsis and one line per run.py option."""
-    width = max(len(key) for key in _CLI_OPTIONS) + 4
-    lines = [__doc__.strip(), "", "run.py options:"]
-    lines += [f"  --{key:<{width}}{text}" for key, text in _CLI_OPTIONS.items()]
-    lines += ["", "Any other --key=value is a RecBole or model setting (properties/model/<Model>.yaml)."]
+def options_help(synopsis, options):
+    """A ``--help`` text: the synopsis and one line per option."""
+    width = max(len(key) for key in options) + 4
+    lines = [synopsis.strip(), "", "options:"]
+    lines += [f"  --{key:<{width}}{text}" for key, text in options.items()]
+    lines += ["", "Any other --key=value is a RecBole or model setting (recbole_ext/properties/model/<Model>.yaml)."]
     return "\n".join(lines)
 
 
-def parse_args(argv):
-    """Split ``argv`` into run.py options and RecBole ``--key=value`` overrides."""
+def usage():
+    """The ``--help`` text of run.py."""
+    return options_help(__doc__, _CLI_OPTIONS)
+
+
+#: options given without a value (``--benchmark``, ``--recommend``, ``--serve``)
+_FLAGS = ("benchmark",) + recommend_cli.FLAGS
+
+
+def parse_args(argv, known_options=None):
+    """Split ``argv`` into the command's options and RecBole ``--key=value`` overrides."""
+    known_options = _CLI_OPTIONS if known_options is None else known_options
     options, overrides = {}, {}
     for arg in argv:
         if not arg.startswith("--"):
@@ -85,14 +89,14 @@ def parse_args(argv):
         key, has_value, value = arg[2:].partition("=")
         if not key:
             raise UsageError(f"empty option name in '{arg}'")
-        target = options if key in _CLI_OPTIONS else overrides
+        target = options if key in known_options else overrides
         if not has_value and key not in _FLAGS:
             raise UsageError(f"option --{key} needs a value: --{key}=VALUE")
         target[key] = value if has_value else "true"
     return options, overrides
 
 
-def _data_path(overrides, config_files=()):
+def data_path(overrides, config_files=()):
     """Where RecBole will look for datasets: command line, else the last config file that sets it."""
     import yaml
 
@@ -106,7 +110,7 @@ def _data_path(overrides, config_files=()):
 def check_model(name):
     if registry.is_plugin_model(name) or name in registry.builtin_model_names():
         return
-    choices = registry.plugin_model_names() + registry.builtin_model_names()
+    choices = registry.plugin_model_names() + list(registry.builtin_model_names())
     close = difflib.get_close_matches(name, choices, n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise UsageError(f"unknown model '{name}'{hint}; valid choices: {', '.join(choices)}")
@@ -119,45 +123,51 @@ def available_datasets(data_path):
 
 def check_dataset(name, overrides, config_files=()):
     """The dataset exists locally and its atomic files are well-formed."""
-    data_path = _data_path(overrides, config_files)
-    if name in available_datasets(data_path):
-        for path in sorted((data_path / name).glob(f"{name}.*")):
+    root = data_path(overrides, config_files)
+    if name in available_datasets(root):
+        for path in sorted((root / name).glob(f"{name}.*")):
             if path.suffix.lstrip(".") in _ATOMIC_SUFFIXES:
                 check_atomic_file(path)
         return
     raise UsageError(
-        f"unknown dataset '{name}': no {data_path / name / (name + '.inter')}; "
-        f"valid choices: {', '.join(available_datasets(data_path))} "
+        f"unknown dataset '{name}': no {root / name / (name + '.inter')}; "
+        f"valid choices: {', '.join(available_datasets(root))} "
         "(convert raw data first, e.g. python -m recbole_ext.data.movielens --src DIR --out dataset; "
         "datasets are never downloaded)"
     )
 
 
 def check_config_files(config_files):
+    from recbole_ext.settings import check_yaml_file
+
     for path in config_files:
         if not Path(path).is_file():
             raise UsageError(f"config file not found: {path}")
+        check_yaml_file(path)
 
 
-def check_params_file(path):
-    """Validate a HyperTuning ``.test`` file line by line (RecBole's own parser skips or evals bad lines)."""
+def check_params_file(path, model=None, dataset="ml-100k", config_files=()):
+    """Validate a HyperTuning ``.test`` file line by line (RecBole's own parser skips or evals bad
+    lines): syntax, and, given the model, that every name is one of its settings and every
+    ``choice`` value keeps the setting's rule."""
+    from recbole_ext.runner import known_settings
+    from recbole_ext.settings import did_you_mean
+
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"params file not found: {path}")
+    known = known_settings(model, dataset, config_files) if model is not None else None
     for number, line, fields in params_file_lines(file):
         where = f"{path}:{number}"
         if fields is None:
             raise UsageError(f"{where}: expected 'name type values', got '{line.strip()}'")
         name, kind, value = fields
+        if known is not None and name not in known:
+            raise UsageError(f"{where}: '{name}' is not a setting of {model}{did_you_mean(name, known)}")
         if kind not in _PARAM_TYPES:
             raise UsageError(f"{where}: unknown type '{kind}' for '{name}'; valid: {', '.join(_PARAM_TYPES)}")
         if kind == "choice":
-            try:
-                values = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                raise UsageError(f"{where}: choice values for '{name}' must be a Python list literal") from None
-            if not isinstance(values, list) or not values:
-                raise UsageError(f"{where}: choice values for '{name}' must be a non-empty list")
+            _check_choices(where, name, value)
             continue
         bounds = value.split(",")
         try:
@@ -168,6 +178,31 @@ def check_params_file(path):
             raise UsageError(
                 f"{where}: {kind} for '{name}' needs {_PARAM_TYPES[kind]} comma-separated numbers low<=high"
             )
+
+
+def _as_recbole_reads(value):
+    """A value as RecBole's Config turns it into a setting: a string holding a literal is evaluated."""
+    if isinstance(value, str):
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+    return value
+
+
+def _check_choices(where, name, value):
+    from recbole_ext.settings import check_value
+
+    try:
+        values = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise UsageError(f"{where}: choice values for '{name}' must be a Python list literal") from None
+    if not isinstance(values, list) or not values:
+        raise UsageError(f"{where}: choice values for '{name}' must be a non-empty list")
+    for choice in values:
+        problem = check_value(name, _as_recbole_reads(choice))
+        if problem:
+            raise UsageError(f"{where}: choice {choice!r} for '{name}' {problem}")
 
 
 def check_overrides(models, dataset, config_files, overrides):
@@ -182,14 +217,16 @@ def check_overrides(models, dataset, config_files, overrides):
             raise UsageError(f"unknown option --{key} for model {', '.join(models)}{hint}")
 
 
-def _split_list(value):
+def split_list(value):
     return [item for item in value.replace(",", " ").split() if item]
 
 
-def _run_single(model, dataset, config_files, overrides):
+def _run_single(model, dataset, config_files, overrides, resume=None):
     from recbole_ext.runner import run
 
-    result = run(model, dataset, config_files, overrides)
+    if resume is not None and not Path(resume).is_file():
+        raise UsageError(f"--resume: no file {resume}")
+    result = run(model, dataset, config_files, overrides, resume=resume)
     print(f"test result ({model} on {dataset}): {dict(result['test_result'])}")
 
 
@@ -217,10 +254,10 @@ def _distributed_settings(model, options):
         return None
     from recbole_ext.distributed import supports_data_parallel
 
-    if "benchmark" in options or "params_file" in options:
+    if "params_file" in options:
         raise UsageError("--nproc, --world_size, --ip, --port and --group_offset apply to a single training run")
-    nproc = _positive_int(options, "nproc", 1)
-    world_size = _positive_int(options, "world_size", nproc)
+    nproc = positive_int(options, "nproc", 1)
+    world_size = positive_int(options, "world_size", nproc)
     offset = _non_negative_int(options, "group_offset", 0)
     if offset + nproc > world_size:
         raise UsageError(f"--group_offset ({offset}) + --nproc ({nproc}) exceeds --world_size ({world_size})")
@@ -257,7 +294,7 @@ def _tune_with_ray(model, dataset, config_files, overrides, options, search):
         **search,
         valid_score_bigger=bigger,
         address=options.get("ray_address"),
-        cpus_per_trial=_positive_int(options, "cpus_per_trial", 1),
+        cpus_per_trial=positive_int(options, "cpus_per_trial", 1),
     )
 
 
@@ -267,7 +304,7 @@ def _run_hyper(model, dataset, config_files, overrides, options):
     algo = options.get("algo", "exhaustive")
     if algo not in _ALGOS:
         raise UsageError(f"unknown --algo '{algo}'; valid choices: {', '.join(_ALGOS)}")
-    check_params_file(options["params_file"])
+    check_params_file(options["params_file"], model, dataset, config_files)
     output = options.get("output_file") or f"hyper_results/{model}_{dataset}.result"
     tool = options.get("tool", "hyperopt").lower()
     if tool not in _TOOLS:
@@ -275,14 +312,14 @@ def _run_hyper(model, dataset, config_files, overrides, options):
     search = {
         "params_file": options["params_file"],
         "algo": algo,
-        "max_evals": _positive_int(options, "max_evals", 100),
+        "max_evals": positive_int(options, "max_evals", 100),
         "output_file": output,
     }
     if tool == "ray":
         best = _tune_with_ray(model, dataset, config_files, overrides, options, search)
     else:
         best = tune(
-            model, dataset, config_files, overrides, **search, early_stop=_positive_int(options, "early_stop", 10)
+            model, dataset, config_files, overrides, **search, early_stop=positive_int(options, "early_stop", 10)
         )
     print(f"best params: {best['params']}")
     print(f"best valid score: {best['best_valid_score']}")
@@ -297,13 +334,9 @@ def write_best_config(path, params, params_file, score):
     """The winning HyperTuning point as a RecBole yaml config file."""
     import yaml
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     values = {key: _yaml_value(value) for key, value in params.items()}
     header = f"# Best point of HyperTuning over {params_file} (best valid score {score}).\n"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(header + yaml.safe_dump(values, default_flow_style=None, sort_keys=True))
-    tmp.replace(path)
+    write_text_atomically(path, header + yaml.safe_dump(values, default_flow_style=None, sort_keys=True))
 
 
 def _yaml_value(value):
@@ -315,7 +348,7 @@ def _yaml_value(value):
     return value
 
 
-def _positive_int(options, key, default):
+def positive_int(options, key, default):
     try:
         value = int(options.get(key, default))
     except ValueError:
@@ -325,96 +358,63 @@ def _positive_int(options, key, default):
     return value
 
 
-def _parse_seeds(value, models):
-    if ":" not in value:
-        return {m: _positive_int({"seeds": value}, "seeds", 1) for m in models}
-    seeds = {m: 1 for m in models}
-    for part in _split_list(value):
-        name, _, count = part.partition(":")
-        if name not in seeds:
-            raise UsageError(f"--seeds names '{name}', which is not in --models")
-        seeds[name] = _positive_int({"seeds": count}, "seeds", 1)
-    return seeds
+def run_main(command):
+    """Run ``command()``; a user's error ends as one line on stderr and a non-zero exit.
 
-
-def _model_configs_dir(value):
-    if value is None:
-        return None
-    if not Path(value).is_dir():
-        raise UsageError(f"--model_configs '{value}' is not a folder")
-    return value
-
-
-def _run_benchmark(dataset, config_files, overrides, options, command):
-    from recbole_ext.benchmark import run_benchmark
-
-    models = _split_list(options.get("models", ""))
-    if not models:
-        raise UsageError("--benchmark needs --models=A,B,...")
-    for model in models:
-        check_model(model)
-    reference = options.get("reference")
-    if reference is not None and reference not in models:
-        raise UsageError(f"--reference '{reference}' is not in --models")
-    table = run_benchmark(
-        models,
-        dataset,
-        seeds=_parse_seeds(options.get("seeds", "1"), models),
-        config_files=config_files,
-        overrides=overrides,
-        model_configs=_model_configs_dir(options.get("model_configs")),
-        name=options.get("name"),
-        reference=reference,
-        target_metric=options.get("target_metric"),
-        command=command,
-    )
-    print(table)
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+    Exit 2: a bad command line (:class:`UsageError`). Exit 1: bad data or
+    settings found while loading or training (a missing field, a malformed
+    file, a NaN loss). ``RECBOLE_EXT_DEBUG=1`` shows the traceback instead.
+    """
     # RecBole's Config also reads sys.argv; everything it needs is passed explicitly.
     sys.argv = sys.argv[:1]
-    if any(arg in ("-h", "--help") for arg in argv):
-        print(usage())
-        return 0
     try:
-        options, overrides = parse_args(argv)
-        if recommend_cli.is_command(options):
-            return recommend_cli.run_command(options, overrides)
-        dataset = options.get("dataset", "ml-100k")
-        config_files = _split_list(options.get("config_files", ""))
-        check_config_files(config_files)
-        check_dataset(dataset, overrides, config_files)
-        if "benchmark" in options:
-            models = _split_list(options.get("models", ""))
-            for model in models:
-                check_model(model)
-            if models:
-                check_overrides(models, dataset, config_files, overrides)
-            _run_benchmark(dataset, config_files, overrides, options, "python run.py " + " ".join(argv))
-            return 0
-        if "model" not in options:
-            raise UsageError("missing --model=NAME (or --benchmark --models=A,B)")
-        model = options["model"]
-        check_model(model)
-        check_overrides([model], dataset, config_files, overrides)
-        _check_tuning_options(options)
-        distributed = _distributed_settings(model, options)
-        if distributed is not None:
-            _run_data_parallel(model, dataset, config_files, overrides, distributed)
-        elif "params_file" in options:
-            _run_hyper(model, dataset, config_files, overrides, options)
-        else:
-            _run_single(model, dataset, config_files, overrides)
-        return 0
-    except UsageError as error:
+        return command() or 0
+    except (UsageError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (FileExistsError, NotADirectoryError) as error:
+        if os.environ.get("RECBOLE_EXT_DEBUG"):
+            raise
+        print(f"error: '{os.path.normpath(error.filename)}' is a file where a folder must go (RecBole writes its log/ and "
+              "saved/ folders in the working folder): move it away", file=sys.stderr)
+        return 1
     except (ValueError, FileNotFoundError, NaNLossError) as error:
-        # Bad data or settings found while loading or training (missing field,
-        # malformed file, NaN loss...). RECBOLE_EXT_DEBUG=1 shows the traceback.
         if os.environ.get("RECBOLE_EXT_DEBUG"):
             raise
         print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
         return 1
+
+
+def _main(argv):
+    options, overrides = parse_args(argv)
+    if recommend_cli.is_command(options):
+        return recommend_cli.run_command(options, overrides)
+    if "benchmark" in options:
+        raise UsageError("--benchmark is the lab's command: run it as python run.py --benchmark ... from the repository")
+    dataset = options.get("dataset", "ml-100k")
+    config_files = split_list(options.get("config_files", ""))
+    check_config_files(config_files)
+    check_dataset(dataset, overrides, config_files)
+    if "model" not in options:
+        raise UsageError("missing --model=NAME")
+    model = options["model"]
+    check_model(model)
+    check_overrides([model], dataset, config_files, overrides)
+    _check_tuning_options(options)
+    distributed = _distributed_settings(model, options)
+    if "resume" in options and (distributed is not None or "params_file" in options):
+        raise UsageError("--resume continues a single training run (not --params_file or --nproc)")
+    if distributed is not None:
+        _run_data_parallel(model, dataset, config_files, overrides, distributed)
+    elif "params_file" in options:
+        _run_hyper(model, dataset, config_files, overrides, options)
+    else:
+        _run_single(model, dataset, config_files, overrides, options.get("resume"))
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(usage())
+        return 0
+    return run_main(lambda: _main(argv))

@@ -7,11 +7,20 @@ RecBole's internals. Everything here is applied once, by :func:`apply`, when
 Fixes:
 
 * **torch >= 2.6 checkpoints.** ``torch.load`` defaults to ``weights_only=True``
-  and RecBole's checkpoints pickle its ``Config``. A load that fails under the
-  implicit default is retried with an unpickler that resolves only torch's own
-  weights-only allow-list plus RecBole/recbole_ext classes, numpy arrays and
-  scipy sparse matrices. Any other global still fails; ``weights_only`` is
-  never flipped globally.
+  and RecBole's checkpoints pickle its ``Config``. Torch's weights-only
+  unpickler reads pickle protocol 2 only, and RecBole writes protocol 4
+  (``Trainer._save_checkpoint``): so every RecBole trainer here writes its
+  checkpoints with protocol 2, and whole or not at all (a temporary file
+  renamed over the old one). Where RecBole loads a
+  checkpoint (the best-checkpoint reload in ``Trainer.evaluate``,
+  ``Trainer.resume_checkpoint``, ``load_data_and_model``) the load runs inside
+  torch's own ``safe_globals`` context with exactly the globals that file needs
+  from :mod:`recbole_ext.checkpoints`' list (nothing is imported to check them);
+  a file naming anything else is refused with one line. ``torch.load`` itself is
+  not replaced: every other load in the process keeps torch's defaults. The
+  model constructors that load a pretrained RecBole checkpoint themselves
+  (ConvNCF, NAIS, NeuMF, RaCT, S3Rec, KD_DAGFM) are not wrapped. A checkpoint
+  written by stock RecBole (protocol 4) is refused with one line saying so.
 * **hyperopt 0.3.** RecBole's exhaustive search hands hyperopt a legacy
   ``numpy.random.RandomState``; hyperopt 0.3 calls ``rng.integers``.
 * **ray.tune outside a Ray session.** ``objective_function`` reports to
@@ -41,7 +50,6 @@ Fixes:
 import functools
 import logging
 import os
-import pickle
 import types
 import warnings
 
@@ -50,80 +58,69 @@ import torch
 
 _APPLIED = False
 
-# Globals a RecBole checkpoint may hold besides torch's own allow-list:
-# RecBole's classes (its Config, enums, models), numpy arrays and scipy
-# sparse matrices stored by models such as EASE (``other_parameter``).
-_SAFE_EXACT = {
-    "builtins.set",
-    "builtins.frozenset",
-    "builtins.slice",
-    "yaml.loader.FullLoader",  # Config keeps its yaml loader class
-    "numpy.ndarray",
-    "numpy.matrix",  # EASE keeps a dense item-similarity np.matrix
-    "numpy.matrixlib.defmatrix.matrix",
-    "numpy.dtype",
-    "numpy.core.multiarray._reconstruct",
-    "numpy.core.multiarray.scalar",
-    "numpy._core.multiarray._reconstruct",
-    "numpy._core.multiarray.scalar",
-}
-_SAFE_CLASS_PREFIXES = ("recbole.", "recbole_ext.", "numpy.dtypes.", "scipy.sparse.")
+
+def _checkpoint_loading(original, path_of):
+    """``original`` with the checkpoint it loads, ``path_of(*args, **kwargs)``, allowed its globals."""
+
+    @functools.wraps(original)
+    def load_with_allowed_globals(*args, **kwargs):
+        from recbole_ext.checkpoints import allowing
+
+        path = path_of(*args, **kwargs)
+        if path is None:
+            return original(*args, **kwargs)
+        with allowing(path):
+            return original(*args, **kwargs)
+
+    load_with_allowed_globals._recbole_ext_patched = True
+    return load_with_allowed_globals
 
 
-def _is_safe_global(module, name, obj):
-    qualified = f"{module}.{name}"
-    if qualified in _SAFE_EXACT:
-        return True
-    if qualified.startswith(_SAFE_CLASS_PREFIXES):
-        return isinstance(obj, type)
-    from torch._weights_only_unpickler import _get_allowed_globals
+def save_checkpoint(trainer, epoch, verbose=True, **kwargs):
+    """RecBole's ``Trainer._save_checkpoint``, written with pickle protocol 2 (torch's
+    weights-only loader reads no other) to a temporary file renamed over the target."""
+    from recbole.utils import set_color
 
-    return qualified in _get_allowed_globals()
+    from recbole_ext.files import atomic_path
 
-
-class _RecBoleCheckpointUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only allow-listed globals (Python docs' pattern)."""
-
-    def find_class(self, module, name):
-        obj = super().find_class(module, name)
-        if not _is_safe_global(module, name, obj):
-            raise pickle.UnpicklingError(
-                f"refusing to load global {module}.{name}: not a RecBole checkpoint class"
-            )
-        return obj
-
-
-_restricted_pickle = types.SimpleNamespace(
-    Unpickler=_RecBoleCheckpointUnpickler,
-    load=lambda f, **kw: _RecBoleCheckpointUnpickler(f, **kw).load(),
-    __name__="recbole_ext_restricted_pickle",
-)
-
-
-def _make_checkpoint_aware_load(original_load):
-    @functools.wraps(original_load)
-    def load(f, *args, **kwargs):
-        try:
-            return original_load(f, *args, **kwargs)
-        except pickle.UnpicklingError:
-            # Only the implicit weights_only default is relaxed, and only to
-            # an allow-list: files needing anything else still fail.
-            if "weights_only" in kwargs or "pickle_module" in kwargs or args:
-                raise
-            if hasattr(f, "seek"):
-                f.seek(0)
-            return original_load(
-                f, weights_only=False, pickle_module=_restricted_pickle, **kwargs
-            )
-
-    load._recbole_ext_patched = True
-    return load
-
-
-def _patch_torch_load():
-    if getattr(torch.load, "_recbole_ext_patched", False):
+    if not trainer.config["single_spec"] and trainer.config["local_rank"] != 0:
         return
-    torch.load = _make_checkpoint_aware_load(torch.load)
+    saved_model_file = kwargs.pop("saved_model_file", trainer.saved_model_file)
+    state = {
+        "config": trainer.config,
+        "epoch": epoch,
+        "cur_step": trainer.cur_step,
+        "best_valid_score": trainer.best_valid_score,
+        "state_dict": trainer.model.state_dict(),
+        "other_parameter": trainer.model.other_parameter(),
+        "optimizer": trainer.optimizer.state_dict(),
+        **kwargs,
+    }
+    with atomic_path(saved_model_file) as tmp:
+        torch.save(state, tmp, pickle_protocol=2)
+    if verbose:
+        trainer.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
+
+
+def _best_checkpoint_of(self, eval_data=None, load_best_model=True, model_file=None, show_progress=False):
+    return (model_file or self.saved_model_file) if load_best_model else None
+
+
+def _patch_checkpoint_loading():
+    import recbole.quick_start
+    from recbole.quick_start import quick_start
+    from recbole.trainer import trainer as trainer_module
+
+    if getattr(quick_start.load_data_and_model, "_recbole_ext_patched", False):
+        return
+    trainer_module.Trainer._save_checkpoint = save_checkpoint
+    trainer_module.Trainer.evaluate = _checkpoint_loading(trainer_module.Trainer.evaluate, _best_checkpoint_of)
+    trainer_module.Trainer.resume_checkpoint = _checkpoint_loading(
+        trainer_module.Trainer.resume_checkpoint, lambda self, resume_file: resume_file
+    )
+    patched = _checkpoint_loading(quick_start.load_data_and_model, lambda model_file: model_file)
+    quick_start.load_data_and_model = patched
+    recbole.quick_start.load_data_and_model = patched
 
 
 class _NumpyWithGeneratorRandomState(types.ModuleType):
@@ -297,7 +294,7 @@ def apply():
         return
     _silence_warnings()
     _undo_global_anomaly_detection()
-    _patch_torch_load()
+    _patch_checkpoint_loading()
     _patch_hyperopt_rng()
     _patch_tune_report()
     _patch_checkpoint_names()

@@ -10,14 +10,23 @@ model where those stock look-ups find it, so every entry point (``Config``,
 untouched: a plugin may not shadow a built-in name.
 
 Adding a model: write ``recbole_ext/model/<name>.py`` with the class, add
-``properties/model/<Name>.yaml``, and add one line to :data:`PLUGIN_MODELS`.
-A model class that needs its own dataset or trainer declares them as the
-class attributes ``dataset_class`` / ``trainer_class``; without one, the
-model gets RecBole's default trainer for its type plus the NaN guard
-(:class:`~recbole_ext.trainer.nan_guard.NaNGuardMixin`).
+``recbole_ext/properties/model/<Name>.yaml``, and add one line to
+:data:`PLUGIN_MODELS`. A model class that needs its own dataset or trainer
+declares them as the class attributes ``dataset_class`` / ``trainer_class``;
+a model that builds on another one's settings names it in ``config_bases``
+(its yaml is then read first, the model's own yaml over it). Code outside the
+package (the lab's baselines, a user's own model) calls :func:`register_model`
+with the path of its yaml.
+
+Every trainer a registered model gets carries the plugin's trainer settings
+(:func:`recbole_ext.trainer.with_plugin_settings`: NaN guard, weight average,
+history rule); their defaults are in ``recbole_ext/properties/overall.yaml``,
+which every config reads right after RecBole's own ``overall.yaml``.
 """
 
+import functools
 import importlib
+import importlib.resources
 import os
 import re
 import sys
@@ -30,14 +39,19 @@ PLUGIN_MODELS = {
     "WALS": "recbole_ext.model.wals",
     "ARGUS": "recbole_ext.model.argus",
     "HybridRoBERTa": "recbole_ext.model.hybrid_roberta",
-    "ImplicitALS": "recbole_ext.baselines.implicit_als",  # benchmark-only baseline
     "Wukong": "recbole_ext.model.wukong",
 }
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
-PROPERTIES_DIR = Path(
-    os.environ.get("RECBOLE_EXT_PROPERTIES", _PACKAGE_DIR.parent / "properties")
-)
+
+def _properties_dir():
+    override = os.environ.get("RECBOLE_EXT_PROPERTIES")
+    if override:
+        return Path(override)
+    return Path(str(importlib.resources.files("recbole_ext").joinpath("properties")))
+
+
+#: the plugin's yaml defaults, shipped inside the package (``RECBOLE_EXT_PROPERTIES`` overrides)
+PROPERTIES_DIR = _properties_dir()
 
 _TYPE_TO_SUBPACKAGE = {
     ModelType.GENERAL: "general_recommender",
@@ -48,12 +62,26 @@ _TYPE_TO_SUBPACKAGE = {
     ModelType.KNOWLEDGE: "knowledge_aware_recommender",
 }
 
+#: registered model name -> its own yaml (None: no yaml)
 _registered = {}
 
 
 def model_yaml(model_name):
-    """Path of a plugin model's default yaml (may not exist)."""
+    """Path of a registered model's own default yaml (may not exist)."""
+    if model_name in _registered and _registered[model_name] is not None:
+        return Path(_registered[model_name])
     return PROPERTIES_DIR / "model" / f"{model_name}.yaml"
+
+
+def model_yamls(model_name):
+    """The yaml files of a registered model, in reading order: its ``config_bases``' first, its own last."""
+    from recbole.utils import get_model
+
+    files = []
+    for base in getattr(get_model(model_name), "config_bases", ()):
+        files += model_yamls(base)
+    own = model_yaml(model_name)
+    return files + ([own] if own.is_file() else [])
 
 
 def dataset_yaml(dataset_name):
@@ -61,12 +89,17 @@ def dataset_yaml(dataset_name):
     return PROPERTIES_DIR / "dataset" / f"{dataset_name}.yaml"
 
 
+def overall_yaml():
+    """The plugin's settings for every model (trainer settings and evaluation rules)."""
+    return PROPERTIES_DIR / "overall.yaml"
+
+
 def is_plugin_model(model_name):
-    return model_name in PLUGIN_MODELS
+    return model_name in _registered
 
 
 def plugin_model_names():
-    return sorted(PLUGIN_MODELS)
+    return sorted(_registered)
 
 
 def _builtin_model_files():
@@ -77,6 +110,7 @@ def _builtin_model_files():
         yield from (root / sub).glob("*.py")
 
 
+@functools.lru_cache(maxsize=None)
 def builtin_model_names():
     """Class names of RecBole's own models, read from its source files."""
     names = set()
@@ -84,15 +118,21 @@ def builtin_model_names():
         for match in re.finditer(r"^class (\w+)\(", path.read_text(), re.M):
             if match.group(1).lower() == path.stem:
                 names.add(match.group(1))
-    return sorted(names)
+    return tuple(sorted(names))
 
 
 def _builtin_exists(model_name):
     return any(path.stem == model_name.lower() for path in _builtin_model_files())
 
 
-def register_model(model_class, dataset_class=None, trainer_class=None):
-    """Expose ``model_class`` to RecBole's look-ups under its class name."""
+def register_model(model_class, yaml=None, dataset_class=None, trainer_class=None):
+    """Expose ``model_class`` to RecBole's look-ups under its class name.
+
+    Args:
+        yaml (str | Path): the model's default yaml; default
+            ``recbole_ext/properties/model/<Name>.yaml``.
+        dataset_class, trainer_class: override the class attributes of the same names.
+    """
     name = model_class.__name__
     if name in _registered:
         return
@@ -100,6 +140,8 @@ def register_model(model_class, dataset_class=None, trainer_class=None):
         raise ValueError(f"plugin model {name} would shadow RecBole's built-in {name}")
     import recbole.data.dataset
     import recbole.trainer
+
+    from recbole_ext.trainer import with_plugin_settings
 
     subpackage = _TYPE_TO_SUBPACKAGE[model_class.type]
     alias = f"recbole.model.{subpackage}.{name.lower()}"
@@ -110,31 +152,23 @@ def register_model(model_class, dataset_class=None, trainer_class=None):
     if dataset_class is not None:
         setattr(recbole.data.dataset, f"{name}Dataset", dataset_class)
     if trainer_class is None:
-        trainer_class = _nan_guarded_default_trainer(model_class)
-    setattr(recbole.trainer, f"{name}Trainer", trainer_class)
-    _registered[name] = alias
+        from recbole.utils import get_trainer
 
-
-def _nan_guarded_default_trainer(model_class):
-    """RecBole's default trainer for the model's type, with the NaN guard and
-    the optional weight average (``ema_decay``)."""
-    from recbole.utils import get_trainer
-
-    from recbole_ext.trainer.nan_guard import NaNGuardMixin
-    from recbole_ext.trainer.weight_averaging import WeightAveragingMixin
-
-    base = get_trainer(model_class.type, "__no_such_model__")
-    return type(f"{model_class.__name__}Trainer", (WeightAveragingMixin, NaNGuardMixin, base), {})
+        trainer_class = get_trainer(model_class.type, "__no_such_model__")  # RecBole's default for the type
+    setattr(recbole.trainer, f"{name}Trainer", with_plugin_settings(trainer_class, name=f"{name}Trainer"))
+    _registered[name] = yaml
 
 
 def _patch_config_yaml_lookup():
-    """Load plugin yaml exactly where RecBole loads its own model/dataset yaml.
+    """Load plugin yaml exactly where RecBole loads its own overall/model/dataset yaml,
+    and check every finished config (:func:`recbole_ext.settings.check_config`).
 
     ``Config._load_internal_config_dict`` reads overall.yaml, the model yaml
-    from RecBole's folder, sample.yaml, then the dataset yaml. A plugin
-    model's yaml goes in the model's slot (right before sample.yaml); a
-    dataset yaml shipped by the plugin, for a dataset RecBole has none for,
-    goes in the dataset's slot (right after sample.yaml).
+    from RecBole's folder, sample.yaml, then the dataset yaml. The plugin's
+    overall.yaml follows RecBole's; a plugin model's yaml files go in the
+    model's slot (right before sample.yaml); a dataset yaml shipped by the
+    plugin, for a dataset RecBole has none for, goes in the dataset's slot
+    (right after sample.yaml).
     """
     from recbole.config import Config
 
@@ -147,7 +181,7 @@ def _patch_config_yaml_lookup():
     def load_internal(self, model, model_class, dataset):
         plugin_dataset = dataset_yaml(dataset)
         self._recbole_ext_slots = (
-            model_yaml(model) if is_plugin_model(model) and model_yaml(model).is_file() else None,
+            model_yamls(model) if is_plugin_model(model) else [],
             plugin_dataset
             if plugin_dataset.is_file() and not (recbole_dataset_dir / f"{dataset}.yaml").is_file()
             else None,
@@ -159,18 +193,36 @@ def _patch_config_yaml_lookup():
 
     def update_internal(self, file):
         slots = getattr(self, "_recbole_ext_slots", None)
-        if slots is None or os.path.basename(file) != "sample.yaml":
+        name = os.path.basename(file)
+        if name == "overall.yaml" and Path(file) != overall_yaml():
+            result = original_update(self, file)
+            if overall_yaml().is_file():
+                original_update(self, str(overall_yaml()))
+            return result
+        if slots is None or name != "sample.yaml":
             return original_update(self, file)
         self._recbole_ext_slots = None
-        plugin_model, plugin_dataset = slots
-        if plugin_model is not None:
-            original_update(self, str(plugin_model))
+        plugin_models, plugin_dataset = slots
+        for path in plugin_models:
+            original_update(self, str(path))
         result = original_update(self, file)
         if plugin_dataset is not None:
             keys = original_update(self, str(plugin_dataset)) or {}
             self.parameters["Dataset"] += [k for k in keys if k not in self.parameters["Dataset"]]
         return result
 
+    original_init = Config.__init__
+
+    @functools.wraps(original_init)
+    def checked_init(self, model=None, dataset=None, config_file_list=None, config_dict=None):
+        from recbole_ext.settings import check_config, check_yaml_file
+
+        for path in config_file_list or []:
+            check_yaml_file(path)
+        original_init(self, model, dataset, config_file_list, config_dict)
+        check_config(self)
+
+    Config.__init__ = checked_init
     Config._load_internal_config_dict = load_internal
     Config._update_internal_config_dict = update_internal
     Config._recbole_ext_patched = True

@@ -1,9 +1,12 @@
-"""Building configs and running RecBole jobs the way ``run.py`` does.
+"""The one training path: configs, data, model, trainer, fit and test, as ``run.py`` runs them.
 
-Kept apart from the CLI so tests and the benchmark call the same code.
+Every way of training a model goes through :func:`train` (and :func:`run`,
+which adds the test): ``run.py``, HyperTuning with hyperopt or Ray, the
+data-parallel ranks, and the lab's benchmarks and studies.
 """
 
 import logging
+from dataclasses import dataclass
 from logging import getLogger
 from pathlib import Path
 from time import perf_counter
@@ -12,7 +15,7 @@ from recbole.config import Config
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, get_trainer, init_logger, init_seed
 
-from recbole_ext.trainer.weight_averaging import TRAINER_SETTINGS, with_weight_averaging
+from recbole_ext.trainer import with_plugin_settings
 
 log = getLogger("recbole_ext")
 
@@ -71,12 +74,8 @@ def build_config(model, dataset, config_files=None, overrides=None):
 
 
 def known_settings(model, dataset, config_files=()):
-    """Every setting name the model's config has (RecBole's, the model yaml's, the
-    files'), plus those of a model it embeds (``settings_of``: HybridRoBERTa's WALS)."""
-    known = set(build_config(model, dataset, list(config_files), {}).final_config_dict) | set(TRAINER_SETTINGS)
-    for inner in getattr(get_model(model), "settings_of", ()):
-        known |= known_settings(inner, dataset, config_files)
-    return known
+    """Every setting name the model's config has: RecBole's, the plugin's, the model yaml's, the files'."""
+    return set(build_config(model, dataset, list(config_files), {}).final_config_dict)
 
 
 def prepare(config):
@@ -94,53 +93,23 @@ def prepare(config):
 
 
 def build_model_and_trainer(config, train_data):
+    """The model and its trainer, with the plugin's trainer settings for built-in models too."""
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     getLogger().info(model)
-    apply_history_filter(model, config)
-    trainer_class = get_trainer(config["MODEL_TYPE"], config["model"])
-    if config["ema_decay"]:
-        trainer_class = with_weight_averaging(trainer_class)
-    trainer = trainer_class(config, model)
-    return model, trainer
+    trainer_class = with_plugin_settings(get_trainer(config["MODEL_TYPE"], config["model"]))
+    return model, trainer_class(config, model)
 
 
-def apply_history_filter(model, config):
-    """Give a built-in sequential model the ``exclude_history_items`` option ARGUS has.
-
-    RecBole masks history items in full ranking for general models but not for
-    sequential ones; a head-to-head sets the key in a config file so that every
-    sequential model ranks under the same rule. The filter reads
-    ``model.exclude_history_items`` at call time so it can be switched off for
-    a second evaluation of the same weights.
-    """
-    from recbole.model.abstract_recommender import SequentialRecommender
-
-    from recbole_ext.model.layers import mask_history_items
-
-    if hasattr(model, "exclude_history_items") or not isinstance(model, SequentialRecommender):
-        return
-    model.exclude_history_items = bool(config["exclude_history_items"])
-    full_sort_predict = model.full_sort_predict
-
-    def filtered_full_sort_predict(interaction):
-        scores = full_sort_predict(interaction)
-        if model.exclude_history_items:
-            scores = mask_history_items(scores, interaction[model.ITEM_SEQ])
-        return scores
-
-    model.full_sort_predict = filtered_full_sort_predict
-
-
-def evaluate_without_history_filter(trainer, model, test_data, show_progress):
-    """Test result of the loaded weights with the history filter off (None when it was off)."""
-    if not getattr(model, "exclude_history_items", False):
+def evaluate_without_history_filter(trainer, test_data, show_progress):
+    """Test result of the loaded weights with the history rule off (None when it was off)."""
+    if not getattr(trainer, "exclude_history_items", False):
         return None
-    model.exclude_history_items = False
+    trainer.exclude_history_items = False
     try:
         return trainer.evaluate(test_data, load_best_model=False, show_progress=show_progress)
     finally:
-        model.exclude_history_items = True
+        trainer.exclude_history_items = True
 
 
 class TrainingRecorder:
@@ -167,37 +136,70 @@ class TrainingRecorder:
         return score, result
 
 
-def run(model, dataset, config_files=None, overrides=None, show_progress=None, record=False, after_fit=None):
-    """Train with early stopping, reload the best checkpoint, evaluate on test.
+@dataclass
+class TrainedRun:
+    """A fitted model with its config, data and trainer (the best checkpoint is on disk)."""
+
+    config: object
+    dataset: object
+    train_data: object
+    valid_data: object
+    test_data: object
+    model: object
+    trainer: object
+    best_valid_score: float
+    best_valid_result: dict
+    recorder: object = None
+
+
+def train(config, show_progress=None, record=False, after_fit=None, resume=None):
+    """Data, model and trainer for ``config``; fit with early stopping on validation.
 
     ``after_fit(model)``, when given, sees the trained weights before the best
-    checkpoint replaces them.
+    checkpoint replaces them. ``record`` times every epoch and keeps the
+    validation curve (``TrainedRun.recorder``). ``resume``: the last
+    checkpoint (``<best>-last.pth``) of an interrupted run of the same
+    settings, continued from its last completed epoch.
     """
-    config = build_config(model, dataset, config_files, overrides)
-    _, train_data, valid_data, test_data = prepare(config)
-    model_obj, trainer = build_model_and_trainer(config, train_data)
+    dataset, train_data, valid_data, test_data = prepare(config)
+    model, trainer = build_model_and_trainer(config, train_data)
+    if resume is not None:
+        trainer.resume(resume)
     recorder = TrainingRecorder(trainer) if record else None
     progress = config["show_progress"] if show_progress is None else show_progress
     best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=True, show_progress=progress)
     if after_fit is not None:
-        after_fit(model_obj)
-    test_result = trainer.evaluate(test_data, load_best_model=True, show_progress=progress)
-    unfiltered_test_result = evaluate_without_history_filter(trainer, model_obj, test_data, progress)
-    getLogger().info(f"best valid : {best_valid_result}")
+        after_fit(model)
+    return TrainedRun(
+        config, dataset, train_data, valid_data, test_data, model, trainer, best_valid_score, best_valid_result,
+        recorder,
+    )
+
+
+def run(model, dataset, config_files=None, overrides=None, show_progress=None, record=False, after_fit=None,
+        resume=None):
+    """Train with early stopping (or continue the run whose last checkpoint is ``resume``),
+    reload the best checkpoint, evaluate on test."""
+    config = build_config(model, dataset, config_files, overrides)
+    trained = train(config, show_progress, record, after_fit, resume)
+    progress = config["show_progress"] if show_progress is None else show_progress
+    test_result = trained.trainer.evaluate(trained.test_data, load_best_model=True, show_progress=progress)
+    unfiltered_test_result = evaluate_without_history_filter(trained.trainer, trained.test_data, progress)
+    getLogger().info(f"best valid : {trained.best_valid_result}")
     getLogger().info(f"test result: {test_result}")
     result = {
         "model": config["model"],
-        "best_valid_score": best_valid_score,
+        "best_valid_score": trained.best_valid_score,
         "valid_score_bigger": config["valid_metric_bigger"],
-        "best_valid_result": best_valid_result,
+        "best_valid_result": trained.best_valid_result,
         "test_result": test_result,
         "unfiltered_test_result": unfiltered_test_result,
         "config": config,
-        "model_object": model_obj,
+        "model_object": trained.model,
     }
-    if recorder is not None:
-        result["epoch_seconds"] = recorder.epoch_seconds
-        result["curve"] = recorder.curve
+    if record:
+        result["epoch_seconds"] = trained.recorder.epoch_seconds
+        result["curve"] = trained.recorder.curve
     return result
 
 
@@ -252,4 +254,4 @@ def tune(model, dataset, config_files, overrides, params_file, algo, max_evals, 
     }
 
 
-__all__ = ["automatic_settings", "build_config", "params_file_lines", "run", "tune"]
+__all__ = ["automatic_settings", "build_config", "params_file_lines", "run", "train", "tune"]

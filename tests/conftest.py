@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import torch
 
 import recbole_ext  # noqa: F401  (compat + registration, as users get it)
 
@@ -22,7 +23,6 @@ def _scratch_cwd(tmp_path, monkeypatch):
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     """The tiny tensors of these tests gain nothing from threads; on 2 shared cores they only wait."""
-    import torch
 
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -83,3 +83,48 @@ def write_tiny_dataset(root, name="tiny", users=60, items=40, per_user=20, seed=
 @pytest.fixture(scope="session")
 def tiny_data_path(tmp_path_factory):
     return write_tiny_dataset(tmp_path_factory.mktemp("data"))
+
+
+CORPUS = [
+    "Toy Story",
+    "Animation Children's Comedy",
+    "GoldenEye",
+    "Action Adventure Thriller",
+    "Four Rooms",
+    "Drama Romance War",
+    "the movie of the year",
+]
+
+
+def save_tiny_roberta(directory, seed):
+    from tokenizers import ByteLevelBPETokenizer
+    from tokenizers.processors import RobertaProcessing
+    from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaModel
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        CORPUS * 3, vocab_size=300, min_frequency=1,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False,
+    )
+    bpe._tokenizer.post_processor = RobertaProcessing(
+        ("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>"))
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+        unk_token="<unk>", mask_token="<mask>", model_max_length=128,
+    )
+    torch.manual_seed(seed)
+    config = RobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=140, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    tokenizer.save_pretrained(directory)
+    RobertaModel(config).save_pretrained(directory)
+    return str(directory)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory):
+    """A tiny random RoBERTa and its BPE tokenizer saved to a folder (no hub needed)."""
+    return save_tiny_roberta(tmp_path_factory.mktemp("tiny_roberta"), seed=0)

@@ -80,6 +80,7 @@ def _config(data_dir, tmp_path, **overrides):
         "show_progress": False,
         "state": "ERROR",
         "metrics": ["Recall", "NDCG"],
+        "exclude_history_items": True,  # the synthetic users never repeat an item
         "valid_metric": "Recall@10",
     }
     settings.update(overrides)
@@ -369,4 +370,4 @@ def test_run_recbole_finds_argus_by_name(tmp_path, variant):
         },
     )
     assert set(result["test_result"]) >= {"ndcg@10", "recall@10", "mrr@10"}
-    assert 0.0 <= result["test_result"]["ndcg@10"] <= 1.0
+    assert result["test_result"]["ndcg@10"] > 0.01  # random ranking of 1,682 items gives about 0.003

@@ -1,7 +1,5 @@
-"""run.py: exit codes and one-line errors, single runs, HyperTuning and the cached benchmark."""
+"""run.py: exit codes and one-line errors, single runs and HyperTuning (the benchmark: test_lab.py)."""
 
-import csv
-import os
 import subprocess
 import sys
 
@@ -32,7 +30,6 @@ def _quiet(data_path):
         (["--model=WALS", "--learning_rat=0.1"], "unknown option --learning_rat"),
         (["--model=WALS", "stray"], "unexpected argument 'stray'"),
         (["--model=WALS", "--config_files=missing.yaml"], "config file not found: missing.yaml"),
-        (["--benchmark", "--models=WALS,Nope"], "unknown model 'Nope'"),
         (["--model=WALS", "--params_file=hyper/WALS.test", "--algo=grid"], "unknown --algo 'grid'"),
         ([], "missing --model"),
     ],
@@ -137,104 +134,27 @@ def test_run_py_hyper_tuning_writes_result_file(tmp_path, tiny_data_path):
     assert out.read_text().count("embedding_size:") == 2
 
 
-def test_best_config_is_a_yaml_the_benchmark_reads_per_model(tmp_path, tiny_data_path):
-    import yaml
-
-    from recbole_ext.benchmark import model_config_files
-
-    best = tmp_path / "tuned" / "WALS.yaml"
-    cli.write_best_config(best, {"embedding_size": 8, "reg_weight": 0.5}, "hyper/WALS.test", 0.4)
-    assert yaml.safe_load(best.read_text()) == {"embedding_size": 8, "reg_weight": 0.5}
-    cli.write_best_config(tmp_path / "tuned" / "Wukong.yaml", {"fmb_mlp_sizes": "[64]"}, "hyper/Wukong.test", 0.7)
-    assert yaml.safe_load((tmp_path / "tuned" / "Wukong.yaml").read_text()) == {"fmb_mlp_sizes": [64]}
-    assert model_config_files("WALS", tmp_path / "tuned") == [str(best)]
-    assert model_config_files("Pop", tmp_path / "tuned") == []
-
-    args = ["--benchmark", "--models=WALS,Pop", "--dataset=tiny", "--name=t", "--epochs=1", *_quiet(tiny_data_path)]
-    assert cli.main(args + [f"--model_configs={tmp_path / 'tuned'}"]) == 0
-    assert "WALS" in (tmp_path / "benchmarks" / "t.md").read_text()
-    assert cli.main(args + ["--model_configs=no/such/folder"]) == 2
-
-
-def test_benchmark_table_cache_and_added_seeds(tmp_path, tiny_data_path, monkeypatch):
-    from recbole_ext import benchmark
-
-    trained = []
-    real_train = benchmark.train_once
-    monkeypatch.setattr(benchmark, "train_once", lambda *a: trained.append(a[0]) or real_train(*a))
-    args = ["--benchmark", "--models=WALS,Pop", "--dataset=tiny", "--name=t", "--epochs=2", *_quiet(tiny_data_path)]
-    assert cli.main(args + ["--seeds=1"]) == 0
-    assert trained == ["WALS", "Pop"]
-    assert cli.main(args + ["--seeds=WALS:2,Pop:1"]) == 0
-    assert trained == ["WALS", "Pop", "WALS"]  # only the new seed was trained
-
-    rows = list(csv.DictReader(open(tmp_path / "benchmarks" / "t.csv")))
-    assert [(r["model"], r["seeds"]) for r in rows] == [("WALS", "2"), ("Pop", "1")]
-    assert {"test ndcg@10", "s/epoch", "params", "epochs"} <= set(rows[0])
-    assert "±" in rows[0]["test ndcg@10"]
-    paired = next(column for column in rows[0] if column.endswith("- WALS, paired (± s.e.)"))
-    assert rows[0][paired] == ""  # the reference row
-    assert rows[1][paired].endswith("(1 seed)")
-    assert (tmp_path / "benchmarks" / "t.md").read_text().startswith("Command: `python run.py --benchmark")
-    assert (tmp_path / "benchmarks" / "t.png").stat().st_size > 1000
-
-
-def test_paired_difference_matches_hand_computation():
-    from recbole_ext.benchmark import paired_difference
-
-    def runs(*scores):
-        return [{"seed": 2020 + i, "test_result": {"auc": s}} for i, s in enumerate(scores)]
-
-    # differences +0.02, +0.01, +0.03 (seed 2023 has no reference run): mean 0.02, s.e. 0.01 / sqrt(3)
-    assert paired_difference(runs(0.72, 0.61, 0.83, 0.5), runs(0.70, 0.60, 0.80), "auc") == "+0.0200 ± 0.0058 (3 seeds)"
-    assert paired_difference(runs(0.5), runs(0.7), "auc") == "-0.2000 (1 seed)"
-    assert paired_difference(runs(0.5), runs(0.7), "ndcg@10") == "n/a"
-
-
-def test_benchmark_runs_keep_their_checkpoints_apart(tmp_path, monkeypatch):
-    # RecBole names checkpoints by start second: runs started together must not share a file
-    from recbole_ext import benchmark
-
-    seen = []
-    monkeypatch.setattr(benchmark, "train_once", lambda *a: seen.append(a[3]["checkpoint_dir"]) or {})
-    for seed in (2020, 2021):
-        benchmark.cached_run("Pop", "ml-100k", [], {"epochs": "1"}, seed, cache_dir=tmp_path)
-    keys = [benchmark.run_key("Pop", "ml-100k", [], {"epochs": "1"}, seed) for seed in (2020, 2021)]
-    assert seen == [os.path.join("saved", key) for key in keys]
-    benchmark.cached_run("Pop", "ml-100k", [], {"epochs": "1", "checkpoint_dir": "mine"}, 2020, cache_dir=tmp_path)
-    assert seen[-1] == "mine"  # an explicit setting wins
-
-
-def test_benchmark_passes_each_model_only_the_overrides_it_knows(tiny_data_path):
-    from recbole_ext.benchmark import overrides_for
-
-    overrides = {"alpha": "2.0", "epochs": "3", "data_path": str(tiny_data_path)}
-    assert overrides_for("WALS", "tiny", [], overrides) == overrides
-    assert overrides_for("Pop", "tiny", [], overrides) == {"epochs": "3", "data_path": str(tiny_data_path)}
-    assert cli.main(["--benchmark", "--models=WALS,Pop", "--dataset=tiny", "--alphaa=2", f"--data_path={tiny_data_path}"]) == 2
-
-
-def test_benchmark_cache_key_covers_the_plugin_code_a_model_uses():
-    from recbole.utils import get_model
-
-    from recbole_ext.benchmark import _plugin_modules
-
-    used = {module.__name__ for module in _plugin_modules(get_model("ARGUS"))}
-    assert {"recbole_ext.model.argus", "recbole_ext.model.layers", "recbole_ext.data.argus_dataset"} <= used
-
-
 def test_tuning_trials_train_through_the_run_path(tmp_path, tiny_data_path, monkeypatch):
     """HyperTuning trials use runner.run (so plugin settings such as the
     history filter apply to them as they do to run.py and the benchmark)."""
     from recbole_ext import runner
 
-    calls = []
+    calls, scores = [], {}
     real_run = runner.run
-    monkeypatch.setattr(runner, "run", lambda *a, **k: calls.append(a[3]) or real_run(*a, **k))
+
+    def recorded_run(*args, **kwargs):
+        calls.append(args[3])
+        result = real_run(*args, **kwargs)
+        scores[args[3]["embedding_size"]] = result["best_valid_score"]
+        return result
+
+    monkeypatch.setattr(runner, "run", recorded_run)
     params = tmp_path / "space.test"
     params.write_text("embedding_size choice [4,8]\n")
     overrides = {"data_path": str(tiny_data_path), "epochs": 1, "show_progress": False, "state": "ERROR"}
     best = runner.tune("WALS", "tiny", [], overrides, str(params), "exhaustive", 10, 10, str(tmp_path / "out.result"))
     assert sorted(call["embedding_size"] for call in calls) == [4, 8]
     assert all(call["data_path"] == str(tiny_data_path) for call in calls)
-    assert best["params"]["embedding_size"] in (4, 8) and "ndcg@10" in best["test_result"]
+    assert scores[4] != scores[8]
+    assert best["params"]["embedding_size"] == max(scores, key=scores.get)
+    assert best["best_valid_score"] == max(scores.values()) and "ndcg@10" in best["test_result"]

@@ -1,8 +1,7 @@
 """Plugin core: registration through every stock RecBole entry point,
-yaml precedence, checkpoint reload under torch>=2.6, safe torch.load, HyperTuning."""
+yaml precedence, checkpoint reload, the history rule, HyperTuning (checkpoint safety: test_checkpoints.py)."""
 
 import os
-import pickle
 import sys
 
 import pytest
@@ -16,7 +15,7 @@ from recbole.utils import get_model, get_trainer
 
 from recbole_ext import registry
 from recbole_ext.model.wals import WALS
-from recbole_ext.trainer import NaNLossError, SweepTrainer
+from recbole_ext.trainer import HistoryFilterMixin, NaNLossError, SweepTrainer
 
 from conftest import quiet_config
 
@@ -24,7 +23,8 @@ from conftest import quiet_config
 def test_get_model_and_trainer_find_plugin_models():
     assert get_model("WALS") is WALS
     config = Config(model="WALS", dataset="ml-100k")
-    assert get_trainer(config["MODEL_TYPE"], "WALS") is SweepTrainer
+    trainer = get_trainer(config["MODEL_TYPE"], "WALS")
+    assert issubclass(trainer, SweepTrainer) and issubclass(trainer, HistoryFilterMixin)
 
 
 def test_builtin_models_are_unchanged():
@@ -72,12 +72,8 @@ def test_plugin_may_not_shadow_builtin():
 
 def test_plugin_dataset_class_is_used_by_create_dataset(tiny_data_path):
     registry.register_model(Toy)
-    registry.PLUGIN_MODELS.setdefault("Toy", __name__)
-    try:
-        config = Config(model="Toy", dataset="tiny", config_dict=quiet_config(data_path=str(tiny_data_path)))
-        assert type(create_dataset(config)) is ToyDataset
-    finally:
-        registry.PLUGIN_MODELS.pop("Toy")
+    config = Config(model="Toy", dataset="tiny", config_dict=quiet_config(data_path=str(tiny_data_path)))
+    assert type(create_dataset(config)) is ToyDataset
 
 
 def _write_yaml(path, text):
@@ -114,34 +110,42 @@ def test_plugin_dataset_yaml_is_loaded_for_unknown_datasets(tmp_path, monkeypatc
     assert "load_col" in config.parameters["Dataset"]
 
 
-def test_run_recbole_reloads_best_checkpoint_and_load_data_and_model(tmp_path, tiny_data_path):
+def test_load_data_and_model_rebuilds_a_plugin_model_from_its_checkpoint(tmp_path, tiny_data_path):
     from recbole.quick_start import load_data_and_model, run_recbole
 
     result = run_recbole(
         model="WALS", dataset="tiny", config_dict=quiet_config(epochs=2, data_path=str(tiny_data_path))
     )
-    assert result["test_result"]["ndcg@10"] > 0
-    (checkpoint,) = (tmp_path / "saved").glob("WALS-*.pth")
+    (checkpoint,) = (tmp_path / "saved").glob("WALS-*[0-9].pth")
     config, model, dataset, _, _, test_data = load_data_and_model(str(checkpoint))
     assert isinstance(model, WALS) and config["model"] == "WALS"
-    saved = torch.load(str(checkpoint))
-    assert torch.equal(saved["state_dict"]["item_embedding"], model.item_embedding.detach())
+    from recbole.utils import get_trainer
+
+    reloaded = get_trainer(config["MODEL_TYPE"], "WALS")(config, model).evaluate(test_data, load_best_model=False)
+    assert reloaded == result["test_result"]  # the rebuilt model scores exactly as the run's best checkpoint
 
 
-class _Exploit:
-    def __reduce__(self):
-        return (os.system, ("echo pwned > pwned.txt",))
+def test_the_test_uses_the_best_epoch_weights_not_the_last(tiny_data_path):
+    """Validation scores are scripted so that epoch 1 of 4 is the best: the reloaded
+    weights must be that epoch's, and differ from the last epoch's."""
+    from recbole_ext import runner
 
+    config = runner.build_config("BPR", "tiny", [], quiet_config(data_path=str(tiny_data_path), epochs=4, stopping_step=10))
+    _, train_data, valid_data, test_data = runner.prepare(config)
+    model, trainer = runner.build_model_and_trainer(config, train_data)
+    scripted, snapshots = iter([0.1, 0.5, 0.2, 0.3]), []
 
-def test_torch_load_stays_safe_for_other_files(tmp_path):
-    path = tmp_path / "evil.pth"
-    torch.save({"payload": _Exploit()}, path)
-    with pytest.raises(pickle.UnpicklingError):
-        torch.load(str(path))
-    assert not (tmp_path / "pwned.txt").exists()
-    # plain tensors load as before
-    torch.save({"w": torch.ones(2)}, tmp_path / "ok.pth")
-    assert torch.equal(torch.load(str(tmp_path / "ok.pth"))["w"], torch.ones(2))
+    def scripted_valid_epoch(valid_data, show_progress=False):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        score = next(scripted)
+        return score, {"mrr@10": score}
+
+    trainer._valid_epoch = scripted_valid_epoch
+    trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    trainer.evaluate(test_data, load_best_model=True)
+    best, last = snapshots[1], snapshots[3]
+    assert any(not torch.equal(best[k], last[k]) for k in best)
+    assert all(torch.equal(model.state_dict()[k], best[k]) for k in best)
 
 
 def test_objective_function_and_hyper_tuning_run_plugin_model(tmp_path, tiny_data_path):
@@ -214,28 +218,43 @@ def test_anomaly_detection_is_off_after_recbole_imports_sequential_models():
     assert not torch.is_anomaly_enabled()
 
 
-def test_history_filter_applies_to_builtin_sequential_models(tiny_data_path):
-    """`exclude_history_items` gives SASRec the rule ARGUS ranks under, and the
-    run also reports the same weights evaluated without it."""
-    import torch
-
+@pytest.mark.parametrize("model", ["SASRec", "LightSANs", "ARGUS"])
+def test_history_rule_is_an_evaluation_setting_of_every_sequential_model(tiny_data_path, model):
+    """`exclude_history_items` (off by default) masks the history window in full ranking for
+    plugin and built-in sequential models alike, on the one training path; run() also reports
+    the same weights evaluated without it."""
     from recbole_ext import runner
 
     settings = quiet_config(
         data_path=str(tiny_data_path), load_col=None, epochs=1, exclude_history_items=True, train_neg_sample_args=None,
-        hidden_size=16, inner_size=32, n_layers=1, n_heads=1, MAX_ITEM_LIST_LENGTH=10,
+        hidden_size=16, inner_size=32, n_layers=1, n_heads=1, MAX_ITEM_LIST_LENGTH=10, head_size=16,
+        feedback_fields={}, feedback_loss_weights={}, time_context=False,
     )
-    config = runner.build_config("SASRec", "tiny", [], settings)
+    settings = {key: value for key, value in settings.items() if key in runner.known_settings(model, "tiny")}
+    config = runner.build_config(model, "tiny", [], settings)
+    assert runner.build_config(model, "tiny", [], {})["exclude_history_items"] is False
     _, train_data, _, test_data = runner.prepare(config)
-    model, _ = runner.build_model_and_trainer(config, train_data)
-    batch = next(iter(test_data))[0]
-    history = batch[model.ITEM_SEQ]
-    scores = model.full_sort_predict(batch)
-    assert torch.isinf(scores.gather(1, history)).all()
-    model.exclude_history_items = False
-    assert torch.isfinite(model.full_sort_predict(batch)).all()
+    _, trainer = runner.build_model_and_trainer(config, train_data)
+    trainer.tot_item_num = test_data._dataset.item_num  # set by evaluate(), called directly here
+    batch = next(iter(test_data))
+    interaction, scores, _, _ = trainer._full_sort_batch_eval(batch)
+    history = interaction[config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]]
+    assert torch.isinf(scores.gather(1, history)[history > 0]).all()
+    trainer.exclude_history_items = False
+    interaction, scores, _, _ = trainer._full_sort_batch_eval(batch)
+    assert torch.isfinite(scores.gather(1, history)[history > 0]).all()
 
-    result = runner.run("SASRec", "tiny", [], settings)
+    result = runner.run(model, "tiny", [], settings)
     filtered, unfiltered = result["test_result"], result["unfiltered_test_result"]
     assert set(filtered) == set(unfiltered) and filtered != unfiltered
-    assert runner.run("SASRec", "tiny", [], {**settings, "exclude_history_items": False})["unfiltered_test_result"] is None
+    assert runner.run(model, "tiny", [], {**settings, "exclude_history_items": False})["unfiltered_test_result"] is None
+
+
+def test_history_rule_is_accepted_for_sequential_models_and_refused_for_general_ones(tiny_data_path, capsys):
+    from recbole_ext import cli
+
+    cli.check_overrides(["SASRec"], "ml-100k", [], {"exclude_history_items": "True"})  # no UsageError
+    args = ["--model=BPR", "--dataset=tiny", "--exclude_history_items=True", "--epochs=1", f"--data_path={tiny_data_path}",
+            "--show_progress=False", "--state=ERROR"]
+    assert cli.main(args) == 1
+    assert "exclude_history_items applies to sequential models only" in capsys.readouterr().err

@@ -377,7 +377,7 @@ def test_frappe_converter_names_file_and_line_of_bad_input(tmp_path, bad_line, m
 
 
 def test_scaling_summary_averages_seeds_per_configuration():
-    from recbole_ext.scaling import mean_by_config
+    from lab.scaling import mean_by_config
 
     def row(config, seed_auc):
         return {"model": "Wukong", "config": config, "flops_recbole": 10.0, "macs_all_ops": 12.0, "params": 5,

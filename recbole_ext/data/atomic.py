@@ -36,17 +36,21 @@ def write_atomic(folder, name, tables):
     return folder
 
 
+_BYTE_ORDER_MARK = "\ufeff"
+
+
 def check_atomic_file(path):
     """Raise ``ValueError`` naming the file and line if ``path`` is malformed."""
     path = Path(path)
     with open(path, encoding="utf-8") as handle:
-        header = handle.readline().rstrip("\n").split("\t")
-        for column in header:
-            field, _, field_type = column.partition(":")
-            if not field or field_type not in _FIELD_TYPES:
-                raise ValueError(
-                    f"{path}:1: header column '{column}' must be 'name:type' with type in {sorted(_FIELD_TYPES)}"
-                )
+        header_line = handle.readline()
+        if header_line.startswith(_BYTE_ORDER_MARK):
+            raise ValueError(
+                f"{path}:1: the file starts with a byte-order mark, which RecBole would read as part of the "
+                "first column's name: save it as UTF-8 without BOM"
+            )
+        header = header_line.rstrip("\n").split("\t")
+        _check_header(path, header)
         for number, line in enumerate(handle, start=2):
             cells = line.rstrip("\n").split("\t")
             if len(cells) != len(header):
@@ -57,6 +61,19 @@ def check_atomic_file(path):
                         float(cell)
                     except ValueError:
                         raise ValueError(f"{path}:{number}: field '{column}' is not a number: {cell!r}") from None
+
+
+def _check_header(path, header):
+    seen = set()
+    for column in header:
+        field, _, field_type = column.partition(":")
+        if not field or field_type not in _FIELD_TYPES:
+            raise ValueError(
+                f"{path}:1: header column '{column}' must be 'name:type' with type in {sorted(_FIELD_TYPES)}"
+            )
+        if field in seen:
+            raise ValueError(f"{path}:1: field '{field}' appears twice in the header: rename or drop one")
+        seen.add(field)
 
 
 def converter_main(convert, description, src_help, argv=None, name=None):

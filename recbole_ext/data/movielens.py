@@ -1,9 +1,13 @@
 """MovieLens csv (ml-latest, ml-latest-small, ml-25m...) to RecBole atomic files.
 
 Writes ``<out_dir>/<name>/<name>.inter`` (user_id, item_id, rating,
-timestamp) and ``<name>.item`` (movie_title, release_year, class = genres,
-tags = every free-text tag users gave the movie), the same field names as
-RecBole's embedded ml-100k, so configs carry over.
+timestamp) and ``<name>.item`` (movie_title, release_year, class = genres),
+the same field names as RecBole's embedded ml-100k, so configs carry over.
+
+``tags.csv`` is not read: its tags are free text written by users at given
+times, so as item features they would hand a model what users wrote after
+the split (on ml-latest-small, tags by the very users whose later events are
+held out).
 
     python -m recbole_ext.data.movielens --src ../shared/datasets/ml-latest-small --out dataset
 """
@@ -52,7 +56,7 @@ def _movie_table(src, movie_ids):
     movies = movies[movies["movieId"].isin(movie_ids)]
     titles, years = zip(*movies["title"].map(_split_title)) if len(movies) else ((), ())
     genres = movies["genres"].map(lambda g: "" if g == "(no genres listed)" else g.replace("|", " "))
-    table = pd.DataFrame(
+    return pd.DataFrame(
         {
             "item_id:token": movies["movieId"].astype(str).values,
             "movie_title:token_seq": [_clean_words(t) for t in titles],
@@ -60,12 +64,6 @@ def _movie_table(src, movie_ids):
             "class:token_seq": [_clean_words(g) for g in genres],
         }
     )
-    tags_path = src / "tags.csv"
-    if tags_path.is_file():
-        tags = _read_csv(tags_path, ["movieId", "tag"])
-        joined = tags.groupby("movieId")["tag"].apply(lambda t: _clean_words(" ".join(map(str, t))))
-        table["tags:token_seq"] = movies["movieId"].map(joined).fillna("").values
-    return table
 
 
 def convert_movielens(src_dir, out_dir, name="ml-latest-small"):

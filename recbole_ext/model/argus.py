@@ -39,7 +39,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import FeatureSource, FeatureType, InputType
 
 from recbole_ext.data.argus_dataset import ARGUSDataset
-from recbole_ext.model.layers import CausalTransformerEncoder, build_mlp, init_weights, mask_history_items
+from recbole_ext.model.layers import CausalTransformerEncoder, build_mlp, init_weights
 
 TEMPERATURE_MIN = 0.01
 TEMPERATURE_MAX = 100.0
@@ -146,7 +146,6 @@ class ARGUS(SequentialRecommender):
         self.use_target_context = config["use_target_context"]
         self.time_context = config["time_context"]
         self.uniform_negatives = config["uniform_negatives"]
-        self.exclude_history_items = config["exclude_history_items"]
         self.history_negatives = config["history_negatives"]
         self.list_suffix = config["LIST_SUFFIX"]
         self.time_field = config["TIME_FIELD"]
@@ -487,10 +486,7 @@ class ARGUS(SequentialRecommender):
 
     def full_sort_predict(self, interaction):
         queries, _ = self._target_queries(interaction)
-        scores = queries @ self.item_output_vectors().T / self.temperature()
-        if self.exclude_history_items:
-            scores = mask_history_items(scores, interaction[self.ITEM_SEQ])
-        return scores
+        return queries @ self.item_output_vectors().T / self.temperature()
 
     def predict(self, interaction):
         queries, _ = self._target_queries(interaction)

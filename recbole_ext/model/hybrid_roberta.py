@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.utils import InputType, ModelType
 
+from recbole_ext.checkpoints import load_checkpoint
 from recbole_ext.data.cold_start import ColdStartDataset
 from recbole_ext.data.item_text import item_texts
 from recbole_ext.model.text_encoder import (
@@ -44,38 +45,13 @@ from recbole_ext.model.text_encoder import (
     cached_layer_embeddings,
 )
 from recbole_ext.model.wals import WALS
-from recbole_ext.registry import model_yaml
 from recbole_ext.trainer.param_groups import ParamGroupTrainer
 
-_LOSSES = ("ridge", "regression", "ranking", "both")
-
-
-class WALSConfigView:
-    """``config`` for the inner WALS: keys this run does not set take ``WALS.yaml``'s defaults.
-
-    So HybridRoBERTa follows the WALS defaults as they are tuned, and any
-    WALS key (``reg_weight``, ``alpha``, ``solver`` ...) can still be set.
-    """
-
-    def __init__(self, config):
-        import yaml
-
-        self.config = config
-        self.defaults = yaml.safe_load(model_yaml("WALS").read_text()) or {}
-
-    def __getitem__(self, key):
-        return self.config[key] if key in self.config else self.defaults.get(key)
-
-    def __contains__(self, key):
-        return key in self.config or key in self.defaults
-
-    def __getattr__(self, name):
-        return getattr(self.config, name)
 
 
 def fit_wals_factors(config, dataset, sweeps):
     """User and item factors of the plugin's WALS fitted on ``dataset`` for ``sweeps`` sweeps."""
-    wals = WALS(WALSConfigView(config), dataset)
+    wals = WALS(config, dataset)
     for _ in range(sweeps):
         wals.sweep()
     return wals.user_factors.float(), wals.item_factors.float()
@@ -83,7 +59,7 @@ def fit_wals_factors(config, dataset, sweeps):
 
 def load_wals_factors(path, n_users, n_items):
     """User and item factors from a RecBole checkpoint of a WALS run on the same dataset."""
-    checkpoint = torch.load(path, map_location="cpu")  # RecBole checkpoint: loaded through the compat allow-list
+    checkpoint = load_checkpoint(path)
     state = checkpoint.get("state_dict", checkpoint)
     users, items = state.get("user_embedding"), state.get("item_embedding")
     if users is None or items is None:
@@ -101,7 +77,7 @@ def ridge_projection(text, targets, ridge):
     text, targets = text.double(), targets.double()
     text_mean, target_mean = text.mean(0), targets.mean(0)
     centred = text - text_mean
-    gram = centred.T @ centred + ridge * torch.eye(text.shape[1], dtype=text.dtype)
+    gram = centred.T @ centred + ridge * torch.eye(text.shape[1], dtype=text.dtype, device=text.device)
     weight = torch.linalg.solve(gram, centred.T @ (targets - target_mean))
     return weight.T.float(), (target_mean - text_mean @ weight).float()
 
@@ -113,38 +89,33 @@ class HybridRoBERTa(GeneralRecommender):
     type = ModelType.GENERAL
     dataset_class = ColdStartDataset
     trainer_class = ParamGroupTrainer
-    settings_of = ("WALS",)  # any WALS key may be set (see WALSConfigView)
+    config_bases = ("WALS",)  # WALS's yaml is read under this model's: any WALS key may be set
     data_parallel = False  # fits WALS and caches text embeddings inside the model: one process does it
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.hybrid_loss = config["hybrid_loss"]
-        if self.hybrid_loss not in _LOSSES:
-            raise ValueError(f"hybrid_loss must be one of {', '.join(_LOSSES)}, got {self.hybrid_loss!r}")
         self.text_learning_rate = config["text_learning_rate"]
         self.head_dropout = config["wals_score_dropout"]
 
-        if config["projection_init"] not in ("ridge", "random"):
-            raise ValueError(f"projection_init must be 'ridge' or 'random', got {config['projection_init']!r}")
         self._build_text(config, dataset)
-        users, items = self._collaborative_factors(config, dataset)
-        self.register_buffer("user_factors", users)
-        self.register_buffer("item_factors", items)
+        self.wals_checkpoint = config["wals_checkpoint"]
+        self.wals_sweeps = config["wals_sweeps"]
+        self.wals = WALS(config, dataset)  # fitted by fit_before_epochs(), which the trainer calls
         counts = np.bincount(dataset.inter_feat[self.ITEM_ID].numpy(), minlength=self.n_items)
         self.register_buffer("warm_items", torch.from_numpy(counts > 0))
 
         self.n_warm = max(int(self.warm_items[1:].sum()), 1)
         self.ridge_lambda = config["ridge_lambda"]
         self.layer_pooling = LayerPooling(config["top_layers"], config["layer_pooling"])
-        self.projection = nn.Linear(self.text_dim, users.shape[1])
+        self.projection = nn.Linear(self.text_dim, self.wals.embedding_size)
         self.mix_logit = nn.Parameter(torch.tensor(-4.0)) if config["warm_mix"] else None
         self.score_head = (
             nn.Sequential(nn.Linear(2, 128), nn.ReLU(), nn.Linear(128, 1))
             if config["score_head"]
             else None
         )
-        if config["projection_init"] == "ridge":
-            self._init_projection_by_ridge(self.ridge_lambda)
+        self.projection_init = config["projection_init"]
         if self.hybrid_loss == "ridge":
             self._keep_closed_form_projection(config)
         if self.closed_form:
@@ -156,11 +127,33 @@ class HybridRoBERTa(GeneralRecommender):
         """True when nothing is trained by gradients: the trainer then runs one no-op epoch."""
         return self.hybrid_loss == "ridge" and self.mix_logit is None and self.score_head is None
 
+    @property
+    def user_factors(self):
+        return self.wals.user_factors.float()
+
+    @property
+    def item_factors(self):
+        return self.wals.item_factors.float()
+
+    @torch.no_grad()
+    def fit_before_epochs(self):
+        """Fit what gradients do not train: the WALS factors (or load them from
+        ``wals_checkpoint``), then the ridge start of the projection.
+
+        Called by the trainer before its first epoch, so that a model rebuilt
+        from a checkpoint (``load_data_and_model``) is not fitted again.
+        """
+        if self.wals_checkpoint:
+            users, items = load_wals_factors(self.wals_checkpoint, self.n_users, self.n_items)
+            self.wals.user_embedding.copy_(users)
+            self.wals.item_embedding.copy_(items)
+        else:
+            for _ in range(self.wals_sweeps):
+                self.wals.sweep()
+        if self.projection_init == "ridge":
+            self._init_projection_by_ridge(self.ridge_lambda)
+
     # ----------------------------------------------------------------- building
-    def _collaborative_factors(self, config, dataset):
-        if config["wals_checkpoint"]:
-            return load_wals_factors(config["wals_checkpoint"], self.n_users, self.n_items)
-        return fit_wals_factors(config, dataset, config["wals_sweeps"])
 
     def _build_text(self, config, dataset):
         texts = item_texts(dataset, config["text_fields"], config["text_separator"])
@@ -217,8 +210,6 @@ class HybridRoBERTa(GeneralRecommender):
     def _cold_text_knn(self, config, dataset):
         """Text item-kNN over users' training histories, for cold items' scores (None when off)."""
         self.text_knn_weight = config["text_knn_weight"]
-        if self.text_knn_weight < 0:
-            raise ValueError(f"text_knn_weight must be >= 0, got {self.text_knn_weight!r}")
         if not self.text_knn_weight:
             return None
         history = dataset.inter_matrix(form="csr").astype(np.float64)

@@ -129,16 +129,6 @@ def init_weights(module, std):
         module.weight.data.fill_(1.0)
 
 
-def mask_history_items(scores, item_seq):
-    """Scores with every item of the history window set to -inf.
-
-    For datasets where a user never interacts with an item twice (MovieLens
-    ratings), so a history item can never be the next one. Padding id 0 is
-    masked too, which RecBole never ranks anyway.
-    """
-    return scores.scatter(1, item_seq, float("-inf"))
-
-
 __all__ = [
     "CausalSelfAttention",
     "CausalTransformerEncoder",
@@ -146,5 +136,4 @@ __all__ = [
     "activation_layer",
     "build_mlp",
     "init_weights",
-    "mask_history_items",
 ]

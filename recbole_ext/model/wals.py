@@ -31,6 +31,8 @@ product against the items' packed outer products; the CG solver never forms
 them (one SDDMM and one SpMM per step), which is what makes it fast.
 """
 
+import warnings
+
 import numpy as np
 import torch
 from torch import nn
@@ -42,6 +44,9 @@ from recbole.utils import InputType, ModelType
 from recbole_ext.trainer.sweep import SweepTrainer
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+# torch warns on every CSR tensor it builds that the format is in beta; the kernels used here are tested
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 # Rows per chunk of exact normal matrices: chunk x k(k+1)/2 entries stay small.
 _EXACT_CHUNK_ENTRIES = 1 << 23
 
@@ -68,17 +73,22 @@ def excess_weights(matrix, alpha, kind, eps, freq_weight_exp):
     return weights
 
 
-class ObservedRows:
+class ObservedRows(nn.Module):
     """The observed cells of each row with their excess weights ``w_ui - w0``,
-    as torch CSR tensors so sparse kernels (SpMM, SDDMM) do the heavy lifting."""
+    as torch CSR tensors so sparse kernels (SpMM, SDDMM) do the heavy lifting.
+
+    The arrays are buffers (moved with the model, not saved: they are rebuilt
+    from the dataset).
+    """
 
     def __init__(self, excess_csr, dtype=torch.float64):
+        super().__init__()
         excess_csr = excess_csr.tocsr()
         excess_csr.sort_indices()
         self.shape = excess_csr.shape
-        self.crow = torch.from_numpy(excess_csr.indptr.astype(np.int64))
-        self.col = torch.from_numpy(excess_csr.indices.astype(np.int64))
-        self.excess_values = torch.from_numpy(excess_csr.data).to(dtype)
+        self.register_buffer("crow", torch.from_numpy(excess_csr.indptr.astype(np.int64)), persistent=False)
+        self.register_buffer("col", torch.from_numpy(excess_csr.indices.astype(np.int64)), persistent=False)
+        self.register_buffer("excess_values", torch.from_numpy(excess_csr.data).to(dtype), persistent=False)
 
     @property
     def excess(self):
@@ -92,13 +102,15 @@ class ObservedRows:
     def transpose(self):
         import scipy.sparse as sp
 
-        csr = sp.csr_matrix((self.excess_values.numpy(), self.col.numpy(), self.crow.numpy()), shape=self.shape)
-        return ObservedRows(csr.T.tocsr(), self.excess_values.dtype)
+        csr = sp.csr_matrix(
+            (self.excess_values.cpu().numpy(), self.col.cpu().numpy(), self.crow.cpu().numpy()), shape=self.shape
+        )
+        return ObservedRows(csr.T.tocsr(), self.excess_values.dtype).to(self.crow.device)
 
 
 def _upper_outer(factors):
     """Row-wise upper triangle of ``f f^T``: ``[n, k(k+1)/2]``."""
-    upper = torch.triu_indices(factors.shape[1], factors.shape[1])
+    upper = torch.triu_indices(factors.shape[1], factors.shape[1], device=factors.device)
     return factors[:, upper[0]] * factors[:, upper[1]], upper
 
 
@@ -108,7 +120,7 @@ def _exact_solve(rows, fixed, base, w0, progress):
     rhs = rows.with_values(rows.excess_values + w0) @ fixed
     outer, upper = _upper_outer(fixed)
     chunk = max(1, _EXACT_CHUNK_ENTRIES // outer.shape[1])
-    out = torch.empty(rows.shape[0], dim, dtype=fixed.dtype)
+    out = torch.empty(rows.shape[0], dim, dtype=fixed.dtype, device=fixed.device)
     starts = range(0, rows.shape[0], chunk)
     for start in starts if progress is None else progress(starts):
         stop = min(start + chunk, rows.shape[0])
@@ -170,11 +182,11 @@ def solve_half_step(rows, fixed, w0, reg, solver="cholesky", current=None, cg_st
         solver (str): ``cholesky`` (exact) or ``cg`` (warm-started from ``current``).
     """
     dim = fixed.shape[1]
-    base = w0 * (fixed.T @ fixed) + reg * torch.eye(dim, dtype=fixed.dtype)
+    base = w0 * (fixed.T @ fixed) + reg * torch.eye(dim, dtype=fixed.dtype, device=fixed.device)
     if solver == "cholesky":
         return _exact_solve(rows, fixed, base, w0, progress)
     if solver == "cg":
-        start = torch.zeros(rows.shape[0], dim, dtype=fixed.dtype) if current is None else current
+        start = fixed.new_zeros(rows.shape[0], dim) if current is None else current
         return _conjugate_gradient(rows, fixed, base, w0, start, cg_steps)
     raise ValueError(f"solver must be 'cholesky' or 'cg', got {solver!r}")
 
@@ -224,8 +236,6 @@ class WALS(GeneralRecommender):
             eps=config["confidence_eps"],
             freq_weight_exp=config["freq_weight_exp"],
         )
-        if config["wals_dtype"] not in _DTYPES:
-            raise ValueError(f"wals_dtype must be one of {', '.join(_DTYPES)}, got {config['wals_dtype']!r}")
         dtype = _DTYPES[config["wals_dtype"]]
         self._user_rows = ObservedRows(excess, dtype)
         self._item_rows = self._user_rows.transpose()
@@ -281,7 +291,7 @@ class WALS(GeneralRecommender):
 
     def calculate_loss(self, interaction):
         """WALS is fitted by sweeps, not gradients: report the current objective."""
-        return torch.tensor(self.objective())
+        return torch.tensor(self.objective(), device=self.user_embedding.device)
 
     def predict(self, interaction):
         return self.forward(interaction[self.USER_ID], interaction[self.ITEM_ID]).float()

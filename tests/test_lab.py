@@ -1,0 +1,158 @@
+"""The lab: the head-to-head benchmark, its run records and their keys, the shared statistics."""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from recbole_ext import cli
+
+from lab import benchmark, runs
+from lab.stats import mean_std
+
+from conftest import REPO_ROOT
+
+
+def _quiet(data_path):
+    return [f"--data_path={data_path}", "--show_progress=False", "--state=ERROR"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--models=WALS,Nope"], "unknown model 'Nope'"),
+        ([], "--benchmark needs --models"),
+        (["--models=WALS,Pop", "--seeds=BPR:2"], "--seeds names 'BPR'"),
+        (["--models=WALS,Pop", "--reference=BPR"], "--reference 'BPR' is not in --models"),
+        (["--models=WALS,Pop", "--alphaa=2"], "unknown option --alphaa"),
+    ],
+)
+def test_bad_benchmark_command_lines_exit_2_with_one_line(args, message, capsys):
+    assert benchmark.main(["--benchmark", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_run_py_dispatches_the_benchmark_to_the_lab():
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "run.py"), "--benchmark", "--help"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and all(f"--{option} " in done.stdout for option in benchmark.BENCHMARK_OPTIONS)
+
+
+def test_best_config_is_a_yaml_the_benchmark_reads_per_model(tmp_path, tiny_data_path):
+    import yaml
+
+    best = tmp_path / "tuned" / "WALS.yaml"
+    cli.write_best_config(best, {"embedding_size": 8, "reg_weight": 0.5}, "hyper/WALS.test", 0.4)
+    assert yaml.safe_load(best.read_text()) == {"embedding_size": 8, "reg_weight": 0.5}
+    cli.write_best_config(tmp_path / "tuned" / "Wukong.yaml", {"fmb_mlp_sizes": "[64]"}, "hyper/Wukong.test", 0.7)
+    assert yaml.safe_load((tmp_path / "tuned" / "Wukong.yaml").read_text()) == {"fmb_mlp_sizes": [64]}
+    assert benchmark.model_config_files("WALS", tmp_path / "tuned") == [str(best)]
+    assert benchmark.model_config_files("Pop", tmp_path / "tuned") == []
+
+    args = ["--benchmark", "--models=WALS,Pop", "--dataset=tiny", "--name=s/t", "--epochs=1", *_quiet(tiny_data_path)]
+    assert benchmark.main(args + [f"--model_configs={tmp_path / 'tuned'}"]) == 0
+    assert "WALS" in (tmp_path / "results" / "s" / "t.md").read_text()
+    assert benchmark.main(args + ["--model_configs=no/such/folder"]) == 2
+
+
+def test_benchmark_table_records_and_added_seeds(tmp_path, tiny_data_path, monkeypatch):
+    trained = []
+    real_train = runs.train_once
+    monkeypatch.setattr(runs, "train_once", lambda *a: trained.append(a[0]) or real_train(*a))
+    args = ["--benchmark", "--models=WALS,Pop", "--dataset=tiny", "--name=study/t", "--epochs=2", *_quiet(tiny_data_path)]
+    assert benchmark.main(args + ["--seeds=1"]) == 0
+    assert trained == ["WALS", "Pop"]
+    records = sorted((tmp_path / "results" / "study" / "runs").glob("*.json"))
+    assert len(records) == 2 and all(json.loads(p.read_text())["key"] == p.stem for p in records)
+    assert benchmark.main(args + ["--seeds=WALS:2,Pop:1"]) == 0
+    assert trained == ["WALS", "Pop", "WALS"]  # only the new seed trains
+    rows = list(csv.DictReader(open(tmp_path / "results" / "study" / "t.csv")))
+    assert [row["model"] for row in rows] == ["WALS", "Pop"]
+    assert rows[0]["seeds"] == "2" and rows[0]["epochs run"] == "2, 2 of 2"
+    assert (tmp_path / "results" / "study" / "t.md").read_text().startswith("Command: `python run.py --benchmark")
+    assert (tmp_path / "results" / "study" / "t.png").stat().st_size > 1000
+    # another study reuses these records: nothing trains
+    other_study = [arg if not arg.startswith("--name=") else "--name=other/t" for arg in args]
+    assert benchmark.main(other_study + ["--seeds=1"]) == 0
+    assert trained == ["WALS", "Pop", "WALS"]
+
+
+def test_paired_difference_matches_hand_computation():
+    def runs_of(*scores):
+        return [{"seed": 2020 + i, "test_result": {"auc": s}} for i, s in enumerate(scores)]
+
+    # differences +0.02, +0.01, +0.03 (seed 2023 has no reference run): mean 0.02, s.e. 0.01 / sqrt(3)
+    assert benchmark.paired_difference(runs_of(0.72, 0.61, 0.83, 0.5), runs_of(0.70, 0.60, 0.80), "auc") == (
+        "+0.0200 ± 0.0058 (3 seeds)"
+    )
+    assert benchmark.paired_difference(runs_of(0.5), runs_of(0.7), "auc") == "-0.2000 (1 seed)"
+    assert benchmark.paired_difference(runs_of(0.5), runs_of(0.7), "ndcg@10") == "n/a"
+
+
+def test_tables_use_the_sample_standard_deviation():
+    assert mean_std([1.0, 2.0, 3.0]) == "2.0000 ± 1.0000"  # ddof=1 (ddof=0 would give 0.8165)
+    assert mean_std([0.5]) == "0.5000"
+
+
+def test_benchmark_runs_keep_their_checkpoints_apart(tmp_path, monkeypatch):
+    # RecBole names checkpoints by start second: runs started together must not share a file
+    seen = []
+    monkeypatch.setattr(runs, "train_once", lambda *a: seen.append(a[3]["checkpoint_dir"]) or {})
+    for seed in (2020, 2021):
+        runs.cached_run("Pop", "ml-100k", [], {"epochs": "1"}, seed, results_dir=tmp_path)
+    keys = [runs.run_key("Pop", "ml-100k", [], {"epochs": "1"}, seed) for seed in (2020, 2021)]
+    assert seen == [os.path.join("saved", key) for key in keys] and keys[0] != keys[1]
+    runs.cached_run("Pop", "ml-100k", [], {"epochs": "2", "checkpoint_dir": "mine"}, 2020, results_dir=tmp_path)
+    assert seen[-1] == "mine"  # an explicit setting wins
+
+
+def test_benchmark_passes_each_model_only_the_overrides_it_knows(tiny_data_path):
+    overrides = {"alpha": "2.0", "epochs": "3", "data_path": str(tiny_data_path)}
+    assert benchmark.overrides_for("WALS", "tiny", [], overrides) == overrides
+    assert benchmark.overrides_for("Pop", "tiny", [], overrides) == {"epochs": "3", "data_path": str(tiny_data_path)}
+
+
+def test_the_key_covers_the_code_a_run_executes():
+    shared = runs.import_closure(runs.TRAINING_PATH)
+    for module in ("recbole_ext.runner", "recbole_ext.compat", "recbole_ext.registry", "recbole_ext.trainer.history_filter",
+                   "recbole_ext.trainer.weight_averaging", "recbole_ext.trainer.nan_guard", "lab.runs"):
+        assert module in shared
+    assert "recbole_ext.model.argus" not in shared  # editing ARGUS does not re-key SASRec's runs
+    argus = runs.import_closure([*runs.TRAINING_PATH, "recbole_ext.model.argus"])
+    assert {"recbole_ext.model.argus", "recbole_ext.model.layers", "recbole_ext.data.argus_dataset"} <= set(argus)
+
+
+def test_changing_a_data_file_or_the_runner_gives_a_new_key(tmp_path, tiny_data_path, monkeypatch):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_path, data)
+    overrides = {"data_path": str(data), "epochs": "1"}
+    key = runs.run_key("SASRec", "tiny", [], overrides, 2020)
+    assert runs.run_key("SASRec", "tiny", [], overrides, 2020) == key
+
+    inter = data / "tiny" / "tiny.inter"
+    original = inter.read_text()
+    inter.write_text(original + "u0\ti1\t3\t999999999\n")
+    assert runs.run_key("SASRec", "tiny", [], overrides, 2020) != key
+    inter.write_text(original)
+    assert runs.run_key("SASRec", "tiny", [], overrides, 2020) == key
+
+    edited_runner = tmp_path / "runner.py"
+    edited_runner.write_text((REPO_ROOT / "recbole_ext" / "runner.py").read_text() + "\n# an edit\n")
+    real_module_file = runs._module_file
+    monkeypatch.setattr(runs, "_module_file", lambda name: edited_runner if name == "recbole_ext.runner" else real_module_file(name))
+    assert runs.run_key("SASRec", "tiny", [], overrides, 2020) != key
+
+
+def test_config_files_are_keyed_by_content_not_path(tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("epochs: 1\n")
+    second.write_text("epochs: 1\n")
+    assert runs.run_key("Pop", "ml-100k", [str(first)], {}, 2020) == runs.run_key("Pop", "ml-100k", [str(second)], {}, 2020)
+    second.write_text("epochs: 2\n")
+    assert runs.run_key("Pop", "ml-100k", [str(first)], {}, 2020) != runs.run_key("Pop", "ml-100k", [str(second)], {}, 2020)
