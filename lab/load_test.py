@@ -37,11 +37,11 @@ def free_port():
 def dataset_users(model_file, data_path):
     """External user ids of the checkpoint's dataset (its .inter file's first column)."""
     import pandas as pd
-    import torch
 
-    import recbole_ext  # noqa: F401  (the project's checkpoint loading)
+    import recbole_ext  # noqa: F401
+    from recbole_ext.checkpoints import load_checkpoint
 
-    config = torch.load(model_file, map_location="cpu")["config"]
+    config = load_checkpoint(model_file)["config"]
     folder = Path(data_path) / config["dataset"] if data_path else Path(config["data_path"])
     inter = pd.read_csv(folder / f"{config['dataset']}.inter", sep="\t", usecols=[0], dtype=str)
     return config["model"], config["dataset"], sorted(set(inter.iloc[:, 0]))

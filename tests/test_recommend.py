@@ -17,6 +17,7 @@ import recbole_ext  # noqa: F401
 from recbole.data.interaction import Interaction
 from recbole.quick_start import load_data_and_model
 
+from recbole_ext.checkpoints import load_checkpoint
 from recbole_ext.cli import main
 from recbole_ext.recommend import CheckpointError, RecommendError, Recommender, UnknownIdError
 
@@ -233,9 +234,13 @@ def test_checkpoints_that_cannot_be_rebuilt_give_one_line(checkpoint, tmp_path):
     torch.save({"weights": torch.ones(2)}, tmp_path / "plain.pth")
     one_line(tmp_path / "plain.pth", "not a RecBole checkpoint")
     (tmp_path / "garbage.pth").write_bytes(b"not a pickle at all")
-    one_line(tmp_path / "garbage.pth", "not a readable RecBole checkpoint")
+    one_line(tmp_path / "garbage.pth", "truncated or corrupt")
+    import datetime
+
+    torch.save({"config": datetime.date(2026, 1, 1), "state_dict": {}}, tmp_path / "odd.pth")
+    one_line(tmp_path / "odd.pth", "names datetime.date.*refused")  # the project's exact list of globals
     one_line(checkpoint("WALS"), "dataset 'tiny' is missing", data_path=tmp_path / "elsewhere")
-    saved = torch.load(checkpoint("WALS"))
+    saved = load_checkpoint(checkpoint("WALS"))
     saved["state_dict"]["item_embedding"] = saved["state_dict"]["item_embedding"][:, :4]
     torch.save(saved, tmp_path / "old.pth")
     one_line(tmp_path / "old.pth", "do not fit WALS as this version builds it.*item_embedding")

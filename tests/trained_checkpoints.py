@@ -13,7 +13,7 @@ import pytest
 from recbole_ext.recommend import Recommender
 from recbole_ext.runner import run
 
-from conftest import write_tiny_dataset
+from conftest import save_tiny_roberta, write_tiny_dataset
 
 DATASET = "tiny"
 SEQUENCE = {"MAX_ITEM_LIST_LENGTH": 8}  # shorter than the 20-event histories: the window is the last 8
@@ -70,13 +70,13 @@ def checkpoint(data_path, tmp_path_factory):
             settings = {"data_path": str(data_path), "checkpoint_dir": str(folder / "saved"), "epochs": 1,
                         "show_progress": False, "state": "ERROR", "load_col": None, **SMALL[model]}
             if model == "HybridRoBERTa":  # a tiny random RoBERTa saved to a folder (no hub)
-                from test_hybrid_roberta import save_tiny_roberta
-
                 settings["text_encoder"] = save_tiny_roberta(folder / "roberta", seed=0)
                 settings["text_cache_dir"] = str(folder / "text_cache")
             with contextlib.chdir(folder):
                 run(model, DATASET, overrides=settings)
-            (paths[model],) = (folder / "saved").glob(f"{model}-*.pth")
+            # the best checkpoint (training also keeps <run>-last.pth to resume from)
+            (paths[model],) = [path for path in (folder / "saved").glob(f"{model}-*.pth")
+                               if not path.stem.endswith("-last")]
         return paths[model]
 
     return trained

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recbole_ext.files import atomic_path
+
 
 @contextmanager
 def atomic_directory(directory):
@@ -46,16 +48,8 @@ def atomic_directory(directory):
 
 def atomic_write_csv(frame, path):
     """``frame`` as CSV at ``path``, through a temporary file renamed over it (never half written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", newline="") as out:
-            frame.to_csv(out, index=False)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    with atomic_path(path) as temporary:
+        frame.to_csv(temporary, index=False)
 
 
 def export(recommender, directory, batch_size=None):

@@ -18,6 +18,8 @@ import torch
 from recbole.data.dataset import SequentialDataset
 from recbole.utils import ModelType, get_model, init_seed
 
+from recbole_ext.checkpoints import CheckpointError as LoadError
+from recbole_ext.checkpoints import load_checkpoint
 from recbole_ext.recommend.errors import CheckpointError
 from recbole_ext.recommend.history import EventLog
 
@@ -31,10 +33,6 @@ _DATASET_CLASS_OF_TYPE = {
     ModelType.DECISIONTREE: "Dataset",
 }
 
-#: settings that change how a model is built but not what its saved weights score:
-#: HybridRoBERTa fits WALS when built; the checkpoint's factors replace that fit.
-REBUILD_SETTINGS = {"HybridRoBERTa": {"wals_sweeps": 0, "wals_checkpoint": None}}
-
 
 def _first_line(error):
     text = str(error).strip() or type(error).__name__
@@ -42,14 +40,16 @@ def _first_line(error):
 
 
 def read_checkpoint(model_file):
-    """The checkpoint dict RecBole writes (``config``, ``state_dict``, ``other_parameter``)."""
+    """The checkpoint dict RecBole writes (``config``, ``state_dict``, ``other_parameter``),
+    through the project's loading (:mod:`recbole_ext.checkpoints`: an exact list of globals)."""
     path = Path(model_file)
     if not path.is_file():
         raise CheckpointError(f"model file not found: {model_file}")
     try:
-        # the project's loading (recbole_ext.compat): RecBole checkpoints only
-        checkpoint = torch.load(path, map_location="cpu")
-    except Exception as error:  # noqa: BLE001  (any unreadable file gives the same one line)
+        checkpoint = load_checkpoint(path)
+    except LoadError as error:
+        raise CheckpointError(_first_line(error)) from None
+    except Exception as error:  # noqa: BLE001  (anything else unreadable gives the same one line)
         raise CheckpointError(f"{model_file}: not a readable RecBole checkpoint ({_first_line(error)})") from None
     if not isinstance(checkpoint, dict) or not {"config", "state_dict"} <= set(checkpoint):
         raise CheckpointError(f"{model_file}: not a RecBole checkpoint (no 'config' and 'state_dict')")
@@ -95,8 +95,6 @@ def rebuild(checkpoint, model_file, data_path=None):
     _check_dataset_files(config, model_file)
     if not torch.cuda.is_available():
         config["device"] = torch.device("cpu")
-    for key, value in REBUILD_SETTINGS.get(config["model"], {}).items():
-        config[key] = value
     try:
         model_class = get_model(config["model"])
     except (ValueError, ImportError, AttributeError) as error:
