@@ -4,6 +4,9 @@
     python run.py --model=WALS --params_file=hyper/WALS.test [--algo=bayes] [--max_evals=10] [--output_file=F]
     python run.py --model=ARGUS --nproc=2 [--world_size=4 --group_offset=0 --ip=HOST --port=PORT]
     python run.py --benchmark --help      (the lab's head-to-head benchmark, lab/benchmark.py)
+    python run.py --recommend --model_file=F --users=196,186 [--topk=10] [--output=recs.csv]
+    python run.py --export=DIR --model_file=F
+    python run.py --serve --model_file=F [--host=127.0.0.1] [--port=8000]
 
 ``--key=value`` overrides any RecBole setting, with RecBole's precedence
 (command line above config dicts above config files above model yaml).
@@ -21,6 +24,7 @@ from recbole_ext import registry
 from recbole_ext.data.atomic import check_atomic_file
 from recbole_ext.files import write_text_atomically
 from recbole_ext.settings import SettingsError
+from recbole_ext.recommend import cli as recommend_cli
 from recbole_ext.runner import params_file_lines
 from recbole_ext.trainer import NaNLossError
 
@@ -41,8 +45,9 @@ _CLI_OPTIONS = {
     "nproc": "data-parallel training: processes started on this machine (torch.distributed)",
     "world_size": "data-parallel training: processes on all machines (default nproc)",
     "ip": "data-parallel training: address of the machine that runs rank 0",
-    "port": "data-parallel training: free port on that machine (default: any free port, one machine only)",
+    "port": "data-parallel training: free port on that machine (default: any free port, one machine only); --serve: port (default 8000)",
     "group_offset": "data-parallel training: ranks started on earlier machines",
+    **recommend_cli.RECOMMEND_OPTIONS,
 }
 _DISTRIBUTED_OPTIONS = ("nproc", "world_size", "ip", "port", "group_offset")
 _ALGOS = ("exhaustive", "random", "bayes")
@@ -70,8 +75,8 @@ def usage():
     return options_help(__doc__, _CLI_OPTIONS)
 
 
-#: options given without a value (``--benchmark``)
-_FLAGS = ("benchmark",)
+#: options given without a value (``--benchmark``, ``--recommend``, ``--serve``)
+_FLAGS = ("benchmark",) + recommend_cli.FLAGS
 
 
 def parse_args(argv, known_options=None):
@@ -363,8 +368,7 @@ def run_main(command):
     # RecBole's Config also reads sys.argv; everything it needs is passed explicitly.
     sys.argv = sys.argv[:1]
     try:
-        command()
-        return 0
+        return command() or 0
     except (UsageError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -383,6 +387,8 @@ def run_main(command):
 
 def _main(argv):
     options, overrides = parse_args(argv)
+    if recommend_cli.is_command(options):
+        return recommend_cli.run_command(options, overrides)
     if "benchmark" in options:
         raise UsageError("--benchmark is the lab's command: run it as python run.py --benchmark ... from the repository")
     dataset = options.get("dataset", "ml-100k")
