@@ -14,7 +14,7 @@ from recbole.data.dataset import SequentialDataset
 from recbole.quick_start import run_recbole
 from recbole.utils import get_model, get_trainer, init_seed
 
-from recbole_ext.data.argus_dataset import ARGUSDataset, chunk_bounds
+from recbole_ext.data.argus_dataset import SEGMENT_FIELD, ARGUSDataset, chunk_bounds, pack_chunks
 from recbole_ext.model.argus import (
     ARGUS,
     clipped_temperature,
@@ -140,21 +140,25 @@ def test_sampled_softmax_equals_full_softmax_with_every_item_and_uniform_q():
 def test_history_negatives_are_earlier_items_of_the_same_history(data_dir, tmp_path):
     """Loss with ``history_negatives`` = a slow softmax whose negatives are the
     sampled candidates (logQ-corrected) plus the row's earlier items (not corrected)."""
-    config = _config(data_dir, tmp_path, history_negatives=True, uniform_negatives=3)
+    config = _config(data_dir, tmp_path, history_negatives=True, uniform_negatives=3, softmax="sampled")
     _, train, _, _, model = _prepare(config)
     model.eval()  # no dropout: forward is deterministic
     batch = next(iter(train))
-    items = batch[model.ITEM_SEQ][:3]
+    batch = batch[batch[SEGMENT_FIELD].max(1).values.argsort(descending=True)[:3]]
+    items = batch[model.ITEM_SEQ]
+    segments = batch[SEGMENT_FIELD]
+    assert int(segments.max()) > 1  # packed rows: earlier items of another user's chunk are no negatives
     items[0, 2] = items[0, 4]  # a repeat of a later target must not count as its negative
     with torch.no_grad():
         queries, _ = model.forward(batch)
-        queries = queries[:3]
-        logits = model.history_logits(queries, items)
-        vectors, temperature = model.item_output_vectors(), float(model.temperature())
+        logits = model.history_logits(queries, items, segments)
+        vectors, temperature = model.item_vectors(), float(model.temperature())
     for b in range(3):
         for t in range(items.shape[1]):
             for j in range(items.shape[1]):
-                expected_valid = j < t and items[b, j] > 0 and items[b, j] != items[b, t]
+                expected_valid = (
+                    j < t and items[b, j] > 0 and items[b, j] != items[b, t] and segments[b, j] == segments[b, t]
+                )
                 if not expected_valid:
                     assert logits[b, t, j] == float("-inf")
                 else:
@@ -194,7 +198,7 @@ def test_temperature_is_clipped_to_paper_range():
 
 
 def test_training_samples_are_one_per_chunk_and_eval_is_unchanged(data_dir, tmp_path):
-    config = _config(data_dir, tmp_path)
+    config = _config(data_dir, tmp_path, pack_training_rows=False)
     init_seed(config["seed"], True)
     dataset = create_dataset(config)
     assert isinstance(dataset, ARGUSDataset)
