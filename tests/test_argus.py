@@ -179,8 +179,18 @@ def test_softmax_mode_is_chosen_by_catalogue_size(mode, max_items, expected):
     assert resolve_softmax(mode, n_items=N_ITEMS + 1, max_items=max_items) == expected
 
 
-@pytest.mark.parametrize("key, overrides", [("softmax", {"softmax": "exact"}), ("full_softmax_max_items", {"full_softmax_max_items": -1}), ("history_negatives", {"history_negatives": True, "softmax": "full"})])
-def test_bad_softmax_settings_are_one_clear_line(data_dir, tmp_path, key, overrides):
+@pytest.mark.parametrize(
+    "key, overrides",
+    [
+        ("softmax", {"softmax": "exact"}),
+        ("full_softmax_max_items", {"full_softmax_max_items": -1}),
+        ("history_negatives", {"history_negatives": True, "softmax": "full"}),
+        ("query_head", {"query_head": "attention"}),
+        ("item_output", {"item_output": "shared"}),
+        ("item_output", {"item_output": "tied", "head_size": 16}),
+    ],
+)
+def test_bad_head_settings_are_one_clear_line(data_dir, tmp_path, key, overrides):
     config = _config(data_dir, tmp_path, **overrides)
     init_seed(config["seed"], True)
     train, _, _ = data_preparation(config, create_dataset(config))
@@ -499,8 +509,10 @@ def test_no_attention_crosses_users_in_a_packed_row(data_dir, tmp_path, variant)
     assert not torch.allclose(queries[0][user_b][1:], changed_queries[0][user_b][1:], atol=1e-4)
 
 
-def test_full_sort_predict_is_query_vectors_times_item_vectors(data_dir, tmp_path):
-    config = _config(data_dir, tmp_path, exclude_history_items=False)
+@pytest.mark.parametrize("item_output", ["projected", "tied", "separate"])
+@pytest.mark.parametrize("query_head", ["mlp", "linear"])
+def test_full_sort_predict_is_query_vectors_times_item_vectors(data_dir, tmp_path, item_output, query_head):
+    config = _config(data_dir, tmp_path, exclude_history_items=False, item_output=item_output, query_head=query_head)
     _, _, _, test, model = _prepare(config)
     model.eval()
     batch = _first_eval_batch(test)
@@ -512,6 +524,8 @@ def test_full_sort_predict_is_query_vectors_times_item_vectors(data_dir, tmp_pat
     assert torch.all(scores[:, 0] == float("-inf"))
     assert torch.allclose(scores[:, 1:], product[:, 1:], atol=1e-5)
     assert torch.allclose(single, product[torch.arange(len(batch)), batch["item_id"]], atol=1e-5)
+    if item_output == "tied":
+        assert model.item_vectors() is model.item_embedding.weight
 
 
 # ---------------------------------------------------------------- learning

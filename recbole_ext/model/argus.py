@@ -60,6 +60,8 @@ _SECONDS_PER_DAY = 86400
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 _VARIANTS = ("full", "simplified")
 _SOFTMAX_MODES = ("auto", "full", "sampled")
+_QUERY_HEADS = ("mlp", "linear")
+_ITEM_OUTPUTS = ("projected", "tied", "separate")
 
 
 def clipped_temperature(log_temperature):
@@ -180,6 +182,16 @@ class ARGUS(SequentialRecommender):
             raise ValueError(f"argus_variant must be one of {_VARIANTS}, got {self.variant!r}")
         self.hidden_size = config["hidden_size"]
         self.head_size = config["head_size"]
+        self.query_head = config["query_head"]
+        if self.query_head not in _QUERY_HEADS:
+            raise ValueError(f"query_head must be one of {_QUERY_HEADS}, got {self.query_head!r}")
+        self.item_output = config["item_output"]
+        if self.item_output not in _ITEM_OUTPUTS:
+            raise ValueError(f"item_output must be one of {_ITEM_OUTPUTS}, got {self.item_output!r}")
+        if self.item_output == "tied" and self.head_size != self.hidden_size:
+            raise ValueError(
+                f"item_output 'tied' needs head_size == hidden_size, got {self.head_size} and {self.hidden_size}"
+            )
         self.use_target_context = config["use_target_context"]
         self.time_context = config["time_context"]
         self.uniform_negatives = config["uniform_negatives"]
@@ -288,14 +300,25 @@ class ARGUS(SequentialRecommender):
         if self.variant == "full":
             self.event_fusion = None
             self.start_state = None
-            self.item_query_head = build_mlp([d, d, self.head_size], act, dropout)
+            self.item_query_head = self._build_query_head(d, act, dropout)
             self.feedback_head = build_mlp([d, d, n_outputs], act, dropout)
         else:
             self.event_fusion = nn.Linear(3 * d, d)
             self.start_state = nn.Parameter(torch.zeros(d))
-            self.item_query_head = build_mlp([2 * d, d, self.head_size], act, dropout)
+            self.item_query_head = self._build_query_head(2 * d, act, dropout)
             self.feedback_head = build_mlp([3 * d, d, n_outputs], act, dropout)
-        self.item_output_projection = nn.Linear(d, self.head_size, bias=False)
+        self.item_output_projection = None
+        self.item_output_embedding = None
+        if self.item_output == "projected":
+            self.item_output_projection = nn.Linear(d, self.head_size, bias=False)
+        elif self.item_output == "separate":
+            self.item_output_embedding = nn.Embedding(self.n_items, self.head_size, padding_idx=0)
+
+    def _build_query_head(self, size_in, act, dropout):
+        """``mlp``: Linear-act-dropout-Linear into ``head_size`` (the paper's); ``linear``: one Linear."""
+        if self.query_head == "linear":
+            return nn.Linear(size_in, self.head_size)
+        return build_mlp([size_in, self.hidden_size, self.head_size], act, dropout)
 
     def _is_binary(self, field):
         return self.feedback_thresholds[field] is not None
@@ -418,8 +441,18 @@ class ARGUS(SequentialRecommender):
         return queries, self.feedback_head(feedback_inputs)
 
     def item_vectors(self):
-        """``[n_items, head_size]`` output vectors of every item id (row 0: padding)."""
-        return self.item_output_projection(self.item_embedding.weight)
+        """``[n_items, head_size]`` output vectors of every item id (row 0: padding).
+
+        ``item_output``: the input item embeddings through a projection
+        (``projected``), the input embeddings themselves (``tied``, as SASRec
+        scores; Press and Wolf, "Using the Output Embedding to Improve Language
+        Models", EACL 2017) or a table of their own (``separate``).
+        """
+        if self.item_output == "projected":
+            return self.item_output_projection(self.item_embedding.weight)
+        if self.item_output == "separate":
+            return self.item_output_embedding.weight
+        return self.item_embedding.weight
 
     def _segments(self, interaction):
         """``[B, L]`` chunk numbers of a training row (packed or not); one chunk otherwise."""
