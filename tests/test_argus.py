@@ -528,6 +528,32 @@ def test_full_sort_predict_is_query_vectors_times_item_vectors(data_dir, tmp_pat
         assert model.item_vectors() is model.item_embedding.weight
 
 
+@pytest.mark.parametrize("variant", ["full", "simplified"])
+def test_evaluation_cut_to_the_longest_row_equals_the_padded_batch(data_dir, tmp_path, variant, monkeypatch):
+    """Grouped and cut evaluation rows (``EVAL_GROUP_ROWS``) score exactly as the whole padded batch."""
+    import recbole_ext.model.argus as argus_module
+
+    config = _config(data_dir, tmp_path, argus_variant=variant, exclude_history_items=False)
+    _, _, _, test, model = _prepare(config)
+    model.eval()
+    batch = _first_eval_batch(test)
+    batch["item_id_list"][:6, 2:] = 0  # a few short histories, so that groups are cut
+    batch["item_length"][:6] = 2
+    with torch.no_grad():
+        padded_width = model._heads
+        calls = []
+        model._heads = lambda *args: calls.append(args[0].shape[1]) or padded_width(*args)
+        monkeypatch.setattr(argus_module, "EVAL_GROUP_ROWS", 4)
+        grouped = model.full_sort_predict(batch)
+        monkeypatch.setattr(argus_module, "EVAL_GROUP_ROWS", 10**6)
+        widths_before = len(calls)
+        whole = model.full_sort_predict(batch)
+        feedback_grouped = model.predict_feedback(batch)["rating"]
+    assert min(calls[:widths_before]) < batch["item_id_list"].shape[1]  # some groups were cut
+    assert torch.allclose(grouped, whole, atol=1e-5)
+    assert feedback_grouped.shape == (len(batch),)
+
+
 # ---------------------------------------------------------------- learning
 
 
