@@ -11,18 +11,21 @@ import recbole_ext  # noqa: F401  (registers ARGUS)
 from recbole.config import Config
 from recbole.data import create_dataset, data_preparation
 from recbole.data.dataset import SequentialDataset
+from recbole.data.interaction import Interaction
 from recbole.quick_start import run_recbole
 from recbole.utils import get_model, get_trainer, init_seed
 
-from recbole_ext.data.argus_dataset import ARGUSDataset, chunk_bounds
+from recbole_ext.data.argus_dataset import SEGMENT_FIELD, ARGUSDataset, chunk_bounds, pack_chunks
 from recbole_ext.model.argus import (
     ARGUS,
     clipped_temperature,
     feedback_auc,
+    full_softmax_loss,
     log_expected_count,
+    resolve_softmax,
     sampled_softmax_loss,
 )
-from recbole_ext.model.layers import CausalTransformerEncoder
+from recbole_ext.model.layers import CausalTransformerEncoder, segment_starts
 from recbole_ext.trainer.nan_guard import NaNLossError
 
 N_ITEMS = 30
@@ -138,24 +141,89 @@ def test_sampled_softmax_equals_full_softmax_with_every_item_and_uniform_q():
     assert float(sampled) == pytest.approx(float(full), rel=1e-9)
 
 
+def test_full_softmax_equals_sampled_softmax_with_every_item_and_no_log_q():
+    generator = torch.Generator().manual_seed(2)
+    n_items = 15  # id 0 is padding
+    query = torch.randn(7, 6, generator=generator, dtype=torch.float64)
+    item_vectors = torch.randn(n_items, 6, generator=generator, dtype=torch.float64)
+    positives = torch.randint(1, n_items, (7,), generator=generator)
+    temperature = torch.tensor(0.3, dtype=torch.float64)
+    no_correction = torch.zeros(n_items, dtype=torch.float64)
+    sampled = sampled_softmax_loss(query, item_vectors, positives, torch.arange(1, n_items), no_correction, temperature)
+    full = full_softmax_loss(query, item_vectors, positives, temperature)
+    assert float(full) == pytest.approx(float(sampled), rel=1e-12)
+    # a candidate set that misses items gives a different (smaller) loss: the test can fail
+    partial = sampled_softmax_loss(query, item_vectors, positives, torch.arange(1, 5), no_correction, temperature)
+    assert float(partial) < float(full)
+
+
+def test_model_full_softmax_is_the_catalogue_cross_entropy(data_dir, tmp_path):
+    config = _config(data_dir, tmp_path, softmax="full")
+    _, train, _, _, model = _prepare(config)
+    assert model.softmax == "full"
+    model.eval()
+    batch = next(iter(train))
+    with torch.no_grad():
+        queries, _ = model.forward(batch)
+        present = batch[model.ITEM_SEQ] > 0
+        positives = batch[model.ITEM_SEQ][present]
+        logits = queries[present] @ model.item_vectors().T / model.temperature()
+        expected = F.cross_entropy(logits[:, 1:], positives - 1)
+        next_item_loss = model.calculate_loss(batch)[0]
+    assert float(next_item_loss) == pytest.approx(float(expected), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "mode, max_items, expected", [("auto", 1000, "full"), ("auto", 10, "sampled"), ("full", 0, "full"), ("sampled", 10**6, "sampled")]
+)
+def test_softmax_mode_is_chosen_by_catalogue_size(mode, max_items, expected):
+    assert resolve_softmax(mode, n_items=N_ITEMS + 1, max_items=max_items) == expected
+
+
+@pytest.mark.parametrize(
+    "key, overrides",
+    [
+        ("softmax", {"softmax": "exact"}),
+        ("full_softmax_max_items", {"full_softmax_max_items": -1}),
+        ("history_negatives", {"history_negatives": True, "softmax": "full"}),
+        ("query_head", {"query_head": "attention"}),
+        ("item_output", {"item_output": "shared"}),
+        ("item_output", {"item_output": "tied", "head_size": 16}),
+    ],
+)
+def test_bad_head_settings_are_one_clear_line(data_dir, tmp_path, key, overrides):
+    """A value off its rule stops at the config (SettingsError, a ValueError); a combination of
+    valid values the model cannot build stops at the model."""
+    with pytest.raises(ValueError) as error:
+        config = _config(data_dir, tmp_path, **overrides)
+        init_seed(config["seed"], True)
+        train, _, _ = data_preparation(config, create_dataset(config))
+        ARGUS(config, train._dataset)
+    assert key in str(error.value) and "\n" not in str(error.value)
+
+
 def test_history_negatives_are_earlier_items_of_the_same_history(data_dir, tmp_path):
     """Loss with ``history_negatives`` = a slow softmax whose negatives are the
     sampled candidates (logQ-corrected) plus the row's earlier items (not corrected)."""
-    config = _config(data_dir, tmp_path, history_negatives=True, uniform_negatives=3)
+    config = _config(data_dir, tmp_path, history_negatives=True, uniform_negatives=3, softmax="sampled")
     _, train, _, _, model = _prepare(config)
     model.eval()  # no dropout: forward is deterministic
     batch = next(iter(train))
-    items = batch[model.ITEM_SEQ][:3]
+    batch = batch[batch[SEGMENT_FIELD].max(1).values.argsort(descending=True)[:3]]
+    items = batch[model.ITEM_SEQ]
+    segments = batch[SEGMENT_FIELD]
+    assert int(segments.max()) > 1  # packed rows: earlier items of another user's chunk are no negatives
     items[0, 2] = items[0, 4]  # a repeat of a later target must not count as its negative
     with torch.no_grad():
         queries, _ = model.forward(batch)
-        queries = queries[:3]
-        logits = model.history_logits(queries, items)
-        vectors, temperature = model.item_output_vectors(), float(model.temperature())
+        logits = model.history_logits(queries, items, segments)
+        vectors, temperature = model.item_vectors(), float(model.temperature())
     for b in range(3):
         for t in range(items.shape[1]):
             for j in range(items.shape[1]):
-                expected_valid = j < t and items[b, j] > 0 and items[b, j] != items[b, t]
+                expected_valid = (
+                    j < t and items[b, j] > 0 and items[b, j] != items[b, t] and segments[b, j] == segments[b, t]
+                )
                 if not expected_valid:
                     assert logits[b, t, j] == float("-inf")
                 else:
@@ -195,7 +263,7 @@ def test_temperature_is_clipped_to_paper_range():
 
 
 def test_training_samples_are_one_per_chunk_and_eval_is_unchanged(data_dir, tmp_path):
-    config = _config(data_dir, tmp_path)
+    config = _config(data_dir, tmp_path, pack_training_rows=False)
     init_seed(config["seed"], True)
     dataset = create_dataset(config)
     assert isinstance(dataset, ARGUSDataset)
@@ -238,6 +306,47 @@ def test_chunk_bounds_cut_from_the_recent_end():
     assert rows.tolist() == [0, 0, 0, 1, 2, 2, 2]
     assert starts.tolist() == [4, 1, 0, 0, 5, 2, 0]
     assert lengths.tolist() == [3, 3, 1, 3, 3, 3, 2]
+
+
+def test_pack_chunks_places_every_chunk_once_without_overlap():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 9, size=200)
+    row, offset, segment = pack_chunks(lengths, 8)
+    used = np.zeros((row.max() + 1, 8), dtype=int)
+    for chunk, length in enumerate(lengths):
+        used[row[chunk], offset[chunk] : offset[chunk] + length] += 1
+        assert offset[chunk] + length <= 8
+    assert used.max() == 1  # no slot holds two events
+    assert used.sum() == lengths.sum()
+    assert len(used) <= 11 / 9 * np.ceil(lengths.sum() / 8) + 1  # best-fit decreasing bound (Johnson 1973)
+    for r in range(len(used)):  # segments are numbered 1..k by slot order inside a row
+        in_row = np.flatnonzero(row == r)
+        assert sorted(segment[in_row].tolist()) == list(range(1, len(in_row) + 1))
+        assert np.all(np.diff(offset[in_row][np.argsort(segment[in_row])]) > 0)
+
+
+def _row_chunks(interaction, list_fields):
+    """Every chunk of every training row as a tuple of its list fields' values."""
+    chunks = []
+    for b in range(len(interaction)):
+        segments = interaction[SEGMENT_FIELD][b]
+        for k in range(1, int(segments.max()) + 1):
+            at = segments == k
+            chunks.append(tuple(tuple(interaction[field][b][at].tolist()) for field in list_fields))
+    return chunks
+
+
+def test_packed_training_rows_hold_every_chunk_exactly_once(data_dir, tmp_path):
+    fields = ["item_id_list", "rating_list", "timestamp_list"]
+    splits = {}
+    for pack in (False, True):
+        config = _config(data_dir, tmp_path, pack_training_rows=pack)
+        init_seed(config["seed"], True)
+        splits[pack] = create_dataset(config).build()[0].inter_feat
+    unpacked, packed = splits[False], splits[True]
+    assert len(packed) < len(unpacked)
+    assert sorted(_row_chunks(packed, fields)) == sorted(_row_chunks(unpacked, fields))
+    assert torch.equal(packed["item_length"], (packed["item_id_list"] > 0).sum(1))
 
 
 @pytest.mark.parametrize("key", ["feedback_fields", "context_fields"])
@@ -312,6 +421,140 @@ def test_full_sort_predict_ignores_target_item_and_feedback(data_dir, tmp_path, 
     with torch.no_grad():
         shifted_scores = model.full_sort_predict(shifted)
     assert torch.equal(scores, shifted_scores) != use_target_context
+
+
+def _unpacked_rows(interaction, row):
+    """The chunks of packed training row ``row`` as separate left-aligned rows."""
+    segments = interaction[SEGMENT_FIELD][row]
+    n_chunks = int(segments.max())
+    length = segments.shape[0]
+    rows = {}
+    for field in interaction.columns:
+        if field.endswith("_list"):
+            values = torch.zeros((n_chunks,) + interaction[field].shape[1:], dtype=interaction[field].dtype)
+            for k in range(1, n_chunks + 1):
+                at = segments == k
+                values[k - 1, : int(at.sum())] = interaction[field][row][at]
+            rows[field] = values
+    rows[SEGMENT_FIELD] = (rows["item_id_list"] > 0).long()
+    rows["item_length"] = rows[SEGMENT_FIELD].sum(1)
+    assert rows["item_id_list"].shape[1] == length
+    return Interaction(rows)
+
+
+def _packed_row(train):
+    """A training row whose later chunks have positions past their first (whose
+    outputs read the row's hidden states, in the simplified variant too)."""
+    batch = next(iter(train))
+    segments = batch[SEGMENT_FIELD]
+    later_non_first = ((segments >= 2) & ~segment_starts(segments)).sum(1)
+    row = int(later_non_first.argmax())
+    assert int(later_non_first[row]) >= 2
+    return batch[torch.tensor([row])]
+
+
+@pytest.mark.parametrize("variant", ["full", "simplified"])
+def test_packed_row_equals_its_unpacked_rows(data_dir, tmp_path, variant):
+    """Same outputs at every position and the same loss (feedback and time context on)."""
+    config = _config(data_dir, tmp_path, argus_variant=variant, softmax="full")
+    _, train, _, _, model = _prepare(config)
+    model.eval()
+    packed = _packed_row(train)
+    unpacked = _unpacked_rows(packed, 0)
+    segments = packed[SEGMENT_FIELD][0]
+    with torch.no_grad():
+        packed_queries, packed_feedback = model(packed)
+        queries, feedback = model(unpacked)
+        for k in range(1, int(segments.max()) + 1):
+            at, n = segments == k, int((segments == k).sum())
+            assert torch.allclose(packed_queries[0][at], queries[k - 1, :n], atol=1e-5)
+            assert torch.allclose(packed_feedback[0][at], feedback[k - 1, :n], atol=1e-5)
+            # per-user loss: the chunk alone, packed or not
+            alone = _unpacked_rows(packed, 0)[torch.tensor([k - 1])]
+            chunk_loss = model.calculate_loss(alone)
+            positions = packed_queries[0][at]
+            item_loss = F.cross_entropy(
+                positions @ model.item_vectors()[1:].T / model.temperature(), packed["item_id_list"][0][at] - 1
+            )
+            assert float(chunk_loss[0]) == pytest.approx(float(item_loss), rel=1e-5)
+        packed_loss, unpacked_loss = model.calculate_loss(packed), model.calculate_loss(unpacked)
+    for a, b in zip(packed_loss, unpacked_loss):
+        assert float(a) == pytest.approx(float(b), rel=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["full", "simplified"])
+def test_no_attention_crosses_users_in_a_packed_row(data_dir, tmp_path, variant):
+    config = _config(data_dir, tmp_path, argus_variant=variant)
+    _, train, _, _, model = _prepare(config)
+    model.eval()
+    batch = next(iter(train))
+    # a chunk of >= 2 events followed by another chunk in its row (which could attend to it without the mask)
+    row, chunk = next(
+        (b, k)
+        for b in range(len(batch))
+        for k in range(1, int(batch[SEGMENT_FIELD][b].max()))
+        if int((batch[SEGMENT_FIELD][b] == k).sum()) >= 2
+    )
+    packed = batch[torch.tensor([row])]
+    segments = packed[SEGMENT_FIELD][0]
+    user_b = segments == chunk
+    changed = packed[torch.tensor([0])]
+    changed["item_id_list"][0, user_b] = packed["item_id_list"][0, user_b] % (model.n_items - 1) + 1
+    changed["rating_list"][0, user_b] = 6.0 - packed["rating_list"][0, user_b]
+    changed["timestamp_list"][0, user_b] += 5 * 3600
+    with torch.no_grad():
+        queries, feedback = model(packed)
+        changed_queries, changed_feedback = model(changed)
+    others = (segments > 0) & ~user_b
+    assert int(others.sum()) >= 2
+    assert torch.allclose(queries[0][others], changed_queries[0][others], atol=1e-6)
+    assert torch.allclose(feedback[0][others], changed_feedback[0][others], atol=1e-6)
+    assert not torch.allclose(queries[0][user_b][1:], changed_queries[0][user_b][1:], atol=1e-4)
+
+
+@pytest.mark.parametrize("item_output", ["projected", "tied", "separate"])
+@pytest.mark.parametrize("query_head", ["mlp", "linear"])
+def test_full_sort_predict_is_query_vectors_times_item_vectors(data_dir, tmp_path, item_output, query_head):
+    config = _config(data_dir, tmp_path, exclude_history_items=False, item_output=item_output, query_head=query_head)
+    _, _, _, test, model = _prepare(config)
+    model.eval()
+    batch = _first_eval_batch(test)
+    with torch.no_grad():
+        scores = model.full_sort_predict(batch)
+        product = model.query_vectors(batch) @ model.item_vectors().T
+        single = model.predict(batch)
+    assert model.item_vectors().shape[0] == model.n_items
+    assert torch.all(scores[:, 0] == float("-inf"))
+    assert torch.allclose(scores[:, 1:], product[:, 1:], atol=1e-5)
+    assert torch.allclose(single, product[torch.arange(len(batch)), batch["item_id"]], atol=1e-5)
+    if item_output == "tied":
+        assert model.item_vectors() is model.item_embedding.weight
+
+
+@pytest.mark.parametrize("variant", ["full", "simplified"])
+def test_evaluation_cut_to_the_longest_row_equals_the_padded_batch(data_dir, tmp_path, variant, monkeypatch):
+    """Grouped and cut evaluation rows (``EVAL_GROUP_ROWS``) score exactly as the whole padded batch."""
+    import recbole_ext.model.argus as argus_module
+
+    config = _config(data_dir, tmp_path, argus_variant=variant, exclude_history_items=False)
+    _, _, _, test, model = _prepare(config)
+    model.eval()
+    batch = _first_eval_batch(test)
+    batch["item_id_list"][:6, 2:] = 0  # a few short histories, so that groups are cut
+    batch["item_length"][:6] = 2
+    with torch.no_grad():
+        padded_width = model._heads
+        calls = []
+        model._heads = lambda *args: calls.append(args[0].shape[1]) or padded_width(*args)
+        monkeypatch.setattr(argus_module, "EVAL_GROUP_ROWS", 4)
+        grouped = model.full_sort_predict(batch)
+        monkeypatch.setattr(argus_module, "EVAL_GROUP_ROWS", 10**6)
+        widths_before = len(calls)
+        whole = model.full_sort_predict(batch)
+        feedback_grouped = model.predict_feedback(batch)["rating"]
+    assert min(calls[:widths_before]) < batch["item_id_list"].shape[1]  # some groups were cut
+    assert torch.allclose(grouped, whole, atol=1e-5)
+    assert feedback_grouped.shape == (len(batch),)
 
 
 # ---------------------------------------------------------------- learning

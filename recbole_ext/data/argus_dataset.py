@@ -11,7 +11,13 @@ remapping, prefix augmentation, time-ordered split) so validation and test
 samples are exactly those SASRec or LightSANs see, and then replaces the
 training split: each user's training events (every event before the user's
 first validation or test target) are cut, from the most recent end, into
-chunks of ``MAX_ITEM_LIST_LENGTH`` events, one training sample per chunk.
+chunks of ``MAX_ITEM_LIST_LENGTH`` events. With ``pack_training_rows`` the
+chunks are packed, several per row, into rows of ``MAX_ITEM_LIST_LENGTH``
+slots (best-fit decreasing); a row's ``SEGMENT_FIELD`` numbers its chunks
+so the model can keep each to itself (block-diagonal causal attention,
+positions restarting per chunk; Krell et al., "Efficient Sequence Packing
+without Cross-contamination", arXiv 2107.02027, 2021). Without packing a row
+holds one chunk and short histories leave most of a row as padding.
 """
 
 import numpy as np
@@ -19,6 +25,9 @@ import torch
 
 from recbole.data.dataset import SequentialDataset
 from recbole.data.interaction import Interaction
+
+#: training-row field numbering the chunks packed into a row (1, 2, ...; 0 = padding)
+SEGMENT_FIELD = "argus_segment_list"
 
 
 def chunk_bounds(history_lengths, chunk_length):
@@ -40,6 +49,38 @@ def chunk_bounds(history_lengths, chunk_length):
     ends = history_lengths[rows] - rank_from_end * chunk_length
     starts = np.maximum(ends - chunk_length, 0)
     return rows, starts, ends - starts
+
+
+def pack_chunks(lengths, capacity):
+    """Best-fit decreasing packing of chunks into rows of ``capacity`` slots.
+
+    Each chunk (longest first) goes to the open row whose free space fits it
+    most tightly, or to a new row.
+
+    Returns:
+        tuple of np.ndarray: ``(row, offset, segment)`` per chunk: its row,
+        its first slot in that row, and its 1-based number within the row.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if len(lengths) and (lengths.max() > capacity or lengths.min() < 1):
+        raise ValueError(f"chunk lengths must be in [1, {capacity}], got {lengths.min()}..{lengths.max()}")
+    rows_by_free_space = [[] for _ in range(capacity + 1)]
+    used, count = [], []
+    row, offset, segment = (np.empty(len(lengths), dtype=np.int64) for _ in range(3))
+    for chunk in np.argsort(-lengths, kind="stable"):
+        length = lengths[chunk]
+        target = next((rows_by_free_space[f].pop() for f in range(length, capacity + 1) if rows_by_free_space[f]), None)
+        if target is None:
+            target = len(used)
+            used.append(0)
+            count.append(0)
+        row[chunk], offset[chunk] = target, used[target]
+        used[target] += length
+        count[target] += 1
+        segment[chunk] = count[target]
+        if used[target] < capacity:
+            rows_by_free_space[capacity - used[target]].append(target)
+    return row, offset, segment
 
 
 class ARGUSDataset(SequentialDataset):
@@ -90,19 +131,34 @@ class ARGUSDataset(SequentialDataset):
         return boundaries, train_counts[user_ids] + 1
 
     def _training_chunks(self, train_split):
-        """One sample per non-overlapping chunk of every user's training history."""
+        """Training rows: every non-overlapping chunk of every user's training history,
+        one per row or packed several per row (``pack_training_rows``)."""
         max_len = self.max_item_list_len
         user_starts, history_lengths = self._training_history_lengths(train_split)
-        rows, starts, lengths = chunk_bounds(history_lengths, max_len)
-        first_event = user_starts[rows] + starts
-        offsets = np.arange(max_len)
-        present = offsets[None, :] < lengths[:, None]
-        event_index = torch.from_numpy(np.where(present, first_event[:, None] + offsets[None, :], 0))
-        present = torch.from_numpy(present)
+        users, starts, lengths = chunk_bounds(history_lengths, max_len)
+        first_event = user_starts[users] + starts
+        if self.config["pack_training_rows"]:
+            row, offset, segment = pack_chunks(lengths, max_len)
+        else:
+            row, offset, segment = np.arange(len(lengths)), np.zeros_like(lengths), np.ones_like(lengths)
+        n_rows = int(row.max()) + 1 if len(row) else 0
+
+        # every training event once: chunk c's k-th event goes to slot offset[c] + k of row[c]
+        chunk_of_event = np.repeat(np.arange(len(lengths)), lengths)
+        within = np.arange(len(chunk_of_event)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        slot = (row[chunk_of_event], offset[chunk_of_event] + within)
+        event_index = np.zeros((n_rows, max_len), dtype=np.int64)
+        event_index[slot] = first_event[chunk_of_event] + within
+        segments = np.zeros((n_rows, max_len), dtype=np.int64)
+        segments[slot] = segment[chunk_of_event]
+        present = torch.from_numpy(segments > 0)
+        event_index = torch.from_numpy(event_index)
+        first_of_row = first_event[np.flatnonzero(segment == 1)[np.argsort(row[segment == 1])]]
 
         chunks = {
-            self.uid_field: self._events[self.uid_field][torch.from_numpy(first_event)],
-            self.item_list_length_field: torch.from_numpy(lengths),
+            self.uid_field: self._events[self.uid_field][torch.from_numpy(first_of_row)],
+            self.item_list_length_field: present.sum(1),
+            SEGMENT_FIELD: torch.from_numpy(segments),
         }
         for field in self._events.columns:
             if field == self.uid_field:

@@ -12,9 +12,12 @@ interaction included, not only the positive ones, and learns two tasks at
 every position in one causal transformer pass:
 
 * next-item prediction, :math:`P(item_t \mid history_{<t}, context_t)`,
-  trained with a sampled softmax over in-batch and uniformly drawn items,
-  corrected by :math:`\log Q` and scaled by a learned temperature
-  :math:`T = e^{\tau}` clipped to [0.01, 100];
+  trained with the exact softmax over the whole catalogue when it has at
+  most ``full_softmax_max_items`` items (``softmax: auto``), else with a
+  sampled softmax over in-batch and uniformly drawn items corrected by
+  :math:`\log Q` (Yi et al., "Sampling-Bias-Corrected Neural Modeling for
+  Large Corpus Item Recommendations", RecSys 2019), both scaled by a learned
+  temperature :math:`T = e^{\tau}` clipped to [0.01, 100];
 * feedback prediction, :math:`P(feedback_t \mid history_{<t}, context_t, item_t)`,
   one pointwise loss per feedback signal (BCE for binary, MSE for real).
 
@@ -38,8 +41,15 @@ from torch import nn
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import FeatureSource, FeatureType, InputType
 
-from recbole_ext.data.argus_dataset import ARGUSDataset
-from recbole_ext.model.layers import CausalTransformerEncoder, build_mlp, init_weights
+from recbole_ext.data.argus_dataset import SEGMENT_FIELD, ARGUSDataset
+from recbole_ext.model.layers import (
+    CausalTransformerEncoder,
+    build_mlp,
+    init_weights,
+    segment_causal_mask,
+    segment_positions,
+    segment_starts,
+)
 
 TEMPERATURE_MIN = 0.01
 TEMPERATURE_MAX = 100.0
@@ -47,7 +57,9 @@ _GAP_BUCKETS = 34  # bucket 0: unknown gap, then floor(log2(1 + seconds)) + 1
 _SECONDS_PER_HOUR = 3600
 _SECONDS_PER_DAY = 86400
 _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
-_VARIANTS = ("full", "simplified")
+#: evaluation rows run together, cut to the longest of them (see ``ARGUS._slot_heads``)
+EVAL_GROUP_ROWS = 256
+_SOFTMAX_MODES = ("auto", "full", "sampled")
 
 
 def clipped_temperature(log_temperature):
@@ -96,10 +108,33 @@ def sampled_softmax_loss(query, item_vectors, positives, candidates, log_q, temp
     return (torch.logsumexp(all_logits, dim=1) - positive_logits).mean()
 
 
-def time_context_ids(timestamps, event_present):
+def full_softmax_loss(query, item_vectors, positives, temperature):
+    r"""Mean exact softmax cross-entropy over every real item (ids ``1..n_items-1``).
+
+    :math:`-s(u, p) + \log \sum_{i \ge 1} e^{s(u, i)}` with :math:`s(u, i) = u^\top v_i / T`:
+    the loss RecBole's SASRec trains with (``loss_type: CE``), scaled by ARGUS's temperature.
+    No logQ correction: nothing is sampled.
+    """
+    logits = query @ item_vectors[1:].T / temperature
+    return F.cross_entropy(logits, positives - 1)
+
+
+def resolve_softmax(mode, n_items, max_items):
+    """``'full'`` or ``'sampled'`` for ``softmax`` = ``mode`` on a catalogue of ``n_items`` ids."""
+    if mode not in _SOFTMAX_MODES:
+        raise ValueError(f"softmax must be one of {_SOFTMAX_MODES}, got {mode!r}")
+    if mode != "auto":
+        return mode
+    if not isinstance(max_items, int) or max_items < 0:
+        raise ValueError(f"full_softmax_max_items must be a non-negative int, got {max_items!r}")
+    return "full" if n_items - 1 <= max_items else "sampled"
+
+
+def time_context_ids(timestamps, event_present, first_of_segment=None):
     """Hour of day, day of week and log2-gap bucket of each event (left-aligned ``[B, L]``).
 
-    The first event of a window has no known predecessor: gap bucket 0.
+    The first event of a window (or, in a packed row, of each segment:
+    ``first_of_segment``) has no known predecessor: gap bucket 0.
     """
     seconds = timestamps.double()
     hours = torch.div(seconds, _SECONDS_PER_HOUR, rounding_mode="floor").long() % 24
@@ -108,6 +143,8 @@ def time_context_ids(timestamps, event_present):
     gap_buckets = torch.floor(torch.log2(1 + gaps)).long().clamp(max=_GAP_BUCKETS - 2) + 1
     gap_buckets = torch.cat([torch.zeros_like(gap_buckets[:, :1]), gap_buckets], dim=1)
     known_gap = event_present & F.pad(event_present[:, :-1], (1, 0), value=False)
+    if first_of_segment is not None:
+        known_gap = known_gap & ~first_of_segment
     return hours, days, torch.where(known_gap, gap_buckets, torch.zeros_like(gap_buckets))
 
 
@@ -139,14 +176,23 @@ class ARGUS(SequentialRecommender):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.variant = config["argus_variant"]
-        if self.variant not in _VARIANTS:
-            raise ValueError(f"argus_variant must be one of {_VARIANTS}, got {self.variant!r}")
         self.hidden_size = config["hidden_size"]
         self.head_size = config["head_size"]
+        self.query_head = config["query_head"]
+        self.item_output = config["item_output"]
+        if self.item_output == "tied" and self.head_size != self.hidden_size:
+            raise ValueError(
+                f"item_output 'tied' needs head_size == hidden_size, got {self.head_size} and {self.hidden_size}"
+            )
         self.use_target_context = config["use_target_context"]
         self.time_context = config["time_context"]
         self.uniform_negatives = config["uniform_negatives"]
+        self.softmax = resolve_softmax(config["softmax"], self.n_items, config["full_softmax_max_items"])
         self.history_negatives = config["history_negatives"]
+        if self.history_negatives and self.softmax == "full":
+            raise ValueError(
+                "history_negatives needs softmax: sampled (the full softmax already has every item as a negative)"
+            )
         self.list_suffix = config["LIST_SUFFIX"]
         self.time_field = config["TIME_FIELD"]
 
@@ -245,14 +291,25 @@ class ARGUS(SequentialRecommender):
         if self.variant == "full":
             self.event_fusion = None
             self.start_state = None
-            self.item_query_head = build_mlp([d, d, self.head_size], act, dropout)
+            self.item_query_head = self._build_query_head(d, act, dropout)
             self.feedback_head = build_mlp([d, d, n_outputs], act, dropout)
         else:
             self.event_fusion = nn.Linear(3 * d, d)
             self.start_state = nn.Parameter(torch.zeros(d))
-            self.item_query_head = build_mlp([2 * d, d, self.head_size], act, dropout)
+            self.item_query_head = self._build_query_head(2 * d, act, dropout)
             self.feedback_head = build_mlp([3 * d, d, n_outputs], act, dropout)
-        self.item_output_projection = nn.Linear(d, self.head_size, bias=False)
+        self.item_output_projection = None
+        self.item_output_embedding = None
+        if self.item_output == "projected":
+            self.item_output_projection = nn.Linear(d, self.head_size, bias=False)
+        elif self.item_output == "separate":
+            self.item_output_embedding = nn.Embedding(self.n_items, self.head_size, padding_idx=0)
+
+    def _build_query_head(self, size_in, act, dropout):
+        """``mlp``: Linear-act-dropout-Linear into ``head_size`` (the paper's); ``linear``: one Linear."""
+        if self.query_head == "linear":
+            return nn.Linear(size_in, self.head_size)
+        return build_mlp([size_in, self.hidden_size, self.head_size], act, dropout)
 
     def _is_binary(self, field):
         return self.feedback_thresholds[field] is not None
@@ -270,18 +327,19 @@ class ARGUS(SequentialRecommender):
     def _field_list(self, interaction, field):
         return interaction[field + self.list_suffix]
 
-    def _context_embedding(self, interaction, present, target=None):
+    def _context_embedding(self, interaction, present, target=None, first_of_segment=None):
         """``[B, L, d]`` context of each history event.
 
         With ``target`` (``[B]`` slot index), the slot also gets the target
-        event's own context fields (known at request time).
+        event's own context fields (known at request time). In a packed row,
+        ``first_of_segment`` marks where a chunk starts (no known gap there).
         """
         embedding = torch.zeros(present.shape + (self.hidden_size,), device=present.device)
         if self.time_context:
             timestamps = self._field_list(interaction, self.time_field)
             if target is not None:
                 timestamps = self._put_target(timestamps, interaction[self.time_field], target)
-            hours, days, gaps = time_context_ids(timestamps, present)
+            hours, days, gaps = time_context_ids(timestamps, present, first_of_segment)
             embedding = embedding + self.hour_embedding(hours) + self.weekday_embedding(days)
             embedding = embedding + self.gap_embedding(gaps)
         for field, table in self.context_token_embeddings.items():
@@ -324,10 +382,22 @@ class ARGUS(SequentialRecommender):
         history[torch.arange(len(slot), device=slot.device), slot] = target_values.to(history.dtype)
         return history
 
-    def _encode(self, items, context, feedback):
-        """Hidden states: ``[B, L, 3, d]`` (full) or ``[B, L, d]`` (simplified)."""
+    @staticmethod
+    def _attention_mask(segments, tokens_per_event):
+        """Block-diagonal causal mask over the tokens of packed rows; ``None`` (plain
+        causal, faster) when no row holds more than one segment."""
+        if not segments.is_meta and int(segments.max()) <= 1:
+            return None
+        return segment_causal_mask(segments.repeat_interleave(tokens_per_event, dim=1))
+
+    def _encode(self, items, context, feedback, segments):
+        """Hidden states: ``[B, L, 3, d]`` (full) or ``[B, L, d]`` (simplified).
+
+        ``segments`` (``[B, L]``) numbers the chunks of a packed row: positions
+        restart at each chunk and no attention crosses chunks.
+        """
         batch, length = items.shape
-        positions = self.position_embedding(torch.arange(length, device=items.device)).unsqueeze(0)
+        positions = self.position_embedding(segment_positions(segments))
         item_vectors = self.item_embedding(items)
         if self.variant == "full":
             if not self.use_target_context:
@@ -337,54 +407,78 @@ class ARGUS(SequentialRecommender):
             tokens = torch.stack([context, item_vectors, feedback], dim=2)
             tokens = tokens + positions.unsqueeze(2) + self.token_type_embedding.weight
             tokens = self.input_dropout(self.input_norm(tokens)).view(batch, 3 * length, -1)
-            return self.encoder(tokens).view(batch, length, 3, -1)
+            return self.encoder(tokens, self._attention_mask(segments, 3)).view(batch, length, 3, -1)
         fused = self.event_fusion(torch.cat([context, item_vectors, feedback], dim=-1)) + positions
-        return self.encoder(self.input_dropout(self.input_norm(fused)))
+        return self.encoder(self.input_dropout(self.input_norm(fused)), self._attention_mask(segments, 1))
 
-    def _simplified_query_inputs(self, hidden, context):
-        """``[h_{t-1}; c_t]`` for every position ``t`` (``h_{-1}`` is a learned start state)."""
-        previous = torch.cat([self.start_state.expand(hidden.shape[0], 1, -1), hidden[:, :-1]], dim=1)
+    def _simplified_query_inputs(self, hidden, context, segments):
+        """``[h_{t-1}; c_t]`` for every position ``t`` (``h_{-1}``, also at the start of
+        every packed chunk, is a learned start state)."""
+        start = self.start_state.expand_as(hidden)
+        previous = torch.cat([start[:, :1], hidden[:, :-1]], dim=1)
+        previous = torch.where(segment_starts(segments).unsqueeze(-1), start, previous)
         if not self.use_target_context:
             context = self.null_context.expand_as(context)
         return previous, context
 
-    def _heads(self, items, context, feedback):
+    def _heads(self, items, context, feedback, segments):
         """Item queries ``[B, L, head]`` and feedback outputs ``[B, L, F]`` at every position."""
-        hidden = self._encode(items, context, feedback)
+        hidden = self._encode(items, context, feedback, segments)
         if self.variant == "full":
             return self.item_query_head(hidden[:, :, 0]), self.feedback_head(hidden[:, :, 1])
-        previous, query_context = self._simplified_query_inputs(hidden, context)
+        previous, query_context = self._simplified_query_inputs(hidden, context, segments)
         queries = self.item_query_head(torch.cat([previous, query_context], -1))
         feedback_inputs = torch.cat([previous, query_context, self.item_embedding(items)], -1)
         return queries, self.feedback_head(feedback_inputs)
 
-    def item_output_vectors(self):
-        return self.item_output_projection(self.item_embedding.weight)
+    def item_vectors(self):
+        """``[n_items, head_size]`` output vectors of every item id (row 0: padding).
+
+        ``item_output``: the input item embeddings through a projection
+        (``projected``), the input embeddings themselves (``tied``, as SASRec
+        scores; Press and Wolf, "Using the Output Embedding to Improve Language
+        Models", EACL 2017) or a table of their own (``separate``).
+        """
+        if self.item_output == "projected":
+            return self.item_output_projection(self.item_embedding.weight)
+        if self.item_output == "separate":
+            return self.item_output_embedding.weight
+        return self.item_embedding.weight
+
+    def _segments(self, interaction):
+        """``[B, L]`` chunk numbers of a training row (packed or not); one chunk otherwise."""
+        if SEGMENT_FIELD in interaction:
+            return interaction[SEGMENT_FIELD]
+        return (interaction[self.ITEM_SEQ] > 0).long()
 
     # ------------------------------------------------------------------ training
     def forward(self, interaction):
         """Item queries and feedback outputs at every history position."""
         items = interaction[self.ITEM_SEQ]
         present = items > 0
-        context = self._context_embedding(interaction, present)
+        segments = self._segments(interaction)
+        context = self._context_embedding(interaction, present, first_of_segment=segment_starts(segments))
         feedback_values = self._feedback_values(interaction)
         feedback = self._feedback_embedding(feedback_values, present)
-        return self._heads(items, context, feedback)
+        return self._heads(items, context, feedback, segments)
 
     def calculate_loss(self, interaction):
-        """Next-item sampled softmax + weighted feedback losses, every position at once."""
+        """Next-item softmax + weighted feedback losses, every position at once."""
         items = interaction[self.ITEM_SEQ]
         present = items > 0
         queries, feedback_outputs = self.forward(interaction)
-        history_logits = self.history_logits(queries, items)[present] if self.history_negatives else None
+        history_logits = None
+        if self.history_negatives:
+            history_logits = self.history_logits(queries, items, self._segments(interaction))[present]
         next_item_loss = self.next_item_loss(queries[present], items[present], history_logits)
         feedback_values = self._feedback_values(interaction)
         if feedback_values is None:
             return next_item_loss
         return next_item_loss, self.feedback_loss(feedback_outputs[present], feedback_values[present])
 
-    def history_logits(self, queries, items):
-        """``[B, L, L]`` logits of each position's query against the items before it.
+    def history_logits(self, queries, items, segments=None):
+        """``[B, L, L]`` logits of each position's query against the items before it
+        (in a packed row: before it in its own chunk).
 
         Earlier items of the same history are negatives the uniform and
         in-batch samples almost never contain; without them the model never
@@ -392,14 +486,20 @@ class ARGUS(SequentialRecommender):
         logQ-corrected (they are not drawn from Q); a later position, padding
         and a copy of the target are masked.
         """
-        vectors = self.item_output_vectors()[items]
+        vectors = self.item_vectors()[items]
         logits = queries @ vectors.transpose(1, 2) / self.temperature()
         length = items.shape[1]
         earlier = torch.ones(length, length, dtype=torch.bool, device=items.device).tril(-1)
         valid = earlier & (items > 0).unsqueeze(1) & (items.unsqueeze(1) != items.unsqueeze(2))
+        if segments is not None:
+            valid = valid & (segments.unsqueeze(1) == segments.unsqueeze(2))
         return logits.masked_fill(~valid, float("-inf"))
 
     def next_item_loss(self, queries, positives, history_logits=None):
+        """Exact softmax over the catalogue (``softmax`` resolved to ``full``) or the
+        logQ-corrected sampled softmax."""
+        if self.softmax == "full":
+            return full_softmax_loss(queries, self.item_vectors(), positives, self.temperature())
         in_batch = torch.unique(positives)
         uniform = torch.randint(1, self.n_items, (self.uniform_negatives,), device=positives.device)
         candidates = torch.unique(torch.cat([in_batch, uniform]))
@@ -407,7 +507,7 @@ class ARGUS(SequentialRecommender):
             self.target_item_probs, len(positives), self.uniform_negatives, self.n_items - 1
         )
         return sampled_softmax_loss(
-            queries, self.item_output_vectors(), positives, candidates, log_q, self.temperature(), history_logits
+            queries, self.item_vectors(), positives, candidates, log_q, self.temperature(), history_logits
         )
 
     def feedback_loss(self, outputs, values):
@@ -475,8 +575,27 @@ class ARGUS(SequentialRecommender):
         feedback = self._feedback_embedding(feedback_values, history)
         if target_items is not None:
             items = self._put_target(items, target_items, slot)
-        queries, feedback_outputs = self._heads(items, context, feedback)
-        return queries[rows, slot], feedback_outputs[rows, slot]
+        return self._slot_heads(items, context, feedback, present, slot)
+
+    def _slot_heads(self, items, context, feedback, present, slot):
+        """Heads at each row's ``slot`` only, without compute on the padding after it.
+
+        Rows are sorted by slot and run in groups of ``EVAL_GROUP_ROWS``, each
+        cut to its longest row: causal attention makes the outputs up to a slot
+        independent of the columns after it, so the result is that of the whole
+        padded batch (short-history datasets: ~9 real events in 50 columns).
+        """
+        queries = context.new_empty(len(slot), self.head_size)
+        feedback_outputs = context.new_empty(len(slot), max(len(self.feedback_fields), 1))
+        for group in torch.argsort(slot).split(EVAL_GROUP_ROWS):
+            # a meta tensor (shapes without values, as in the device test) cannot be cut by value
+            width = items.shape[1] if slot.is_meta else int(slot[group].max()) + 1
+            group_queries, group_feedback = self._heads(
+                items[group, :width], context[group, :width], feedback[group, :width], present[group, :width].long()
+            )
+            at = torch.arange(len(group), device=slot.device), slot[group]
+            queries[group], feedback_outputs[group] = group_queries[at], group_feedback[at]
+        return queries, feedback_outputs
 
     def _context_fields_read(self):
         return ([self.time_field] if self.time_context else []) + self.context_fields
@@ -484,14 +603,20 @@ class ARGUS(SequentialRecommender):
     def _list_fields_read(self):
         return list(dict.fromkeys(self._context_fields_read() + self.feedback_fields))
 
-    def full_sort_predict(self, interaction):
+    def query_vectors(self, interaction):
+        """``[B, head_size]`` next-item queries of the targets, temperature folded in:
+        the score of item ``i`` is ``query_vectors(interaction) @ item_vectors()[i]``."""
         queries, _ = self._target_queries(interaction)
-        return queries @ self.item_output_vectors().T / self.temperature()
+        return queries / self.temperature()
+
+    def full_sort_predict(self, interaction):
+        scores = self.query_vectors(interaction) @ self.item_vectors().T
+        scores[:, 0] = float("-inf")  # padding id
+        return scores
 
     def predict(self, interaction):
-        queries, _ = self._target_queries(interaction)
-        item_vectors = self.item_output_vectors()[interaction[self.ITEM_ID]]
-        return (queries * item_vectors).sum(-1) / self.temperature()
+        item_vectors = self.item_vectors()[interaction[self.ITEM_ID]]
+        return (self.query_vectors(interaction) * item_vectors).sum(-1)
 
     def predict_feedback(self, interaction):
         """Predicted feedback of the target event given its item (probabilities for binary fields).

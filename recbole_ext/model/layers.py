@@ -9,9 +9,14 @@
 
 Sequences are expected left-aligned (RecBole's layout: real tokens first,
 padding after), so a causal mask alone keeps padding out of every real
-position's receptive field and no key-padding mask is needed.
+position's receptive field and no key-padding mask is needed. A row that
+packs several sequences one after the other passes ``segments`` to
+:func:`segment_causal_mask`: its block-diagonal causal mask keeps every
+sequence to itself (Krell et al., "Efficient Sequence Packing without
+Cross-contamination", arXiv 2107.02027, 2021).
 """
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -56,7 +61,9 @@ class CausalSelfAttention(nn.Module):
         self.attn_dropout_prob = attn_dropout_prob
         self.dropout = nn.Dropout(hidden_dropout_prob)
 
-    def forward(self, x):
+    def forward(self, x, attn_mask=None):
+        """``attn_mask``: optional boolean ``[B, 1, L, L]`` (True = may attend), replacing
+        the plain causal mask (e.g. :func:`segment_causal_mask` for packed rows)."""
         batch, length, hidden = x.shape
         qkv = self.qkv(x).view(batch, length, 3, self.n_heads, hidden // self.n_heads)
         query, key, value = qkv.permute(2, 0, 3, 1, 4)
@@ -64,8 +71,9 @@ class CausalSelfAttention(nn.Module):
             query,
             key,
             value,
+            attn_mask=attn_mask,
             dropout_p=self.attn_dropout_prob if self.training else 0.0,
-            is_causal=True,
+            is_causal=attn_mask is None,
         )
         attended = attended.transpose(1, 2).reshape(batch, length, hidden)
         return self.dropout(self.out(attended))
@@ -93,8 +101,8 @@ class PreLNTransformerBlock(nn.Module):
             nn.Dropout(hidden_dropout_prob),
         )
 
-    def forward(self, x):
-        x = x + self.attention(self.attention_norm(x))
+    def forward(self, x, attn_mask=None):
+        x = x + self.attention(self.attention_norm(x), attn_mask)
         return x + self.feed_forward(self.feed_forward_norm(x))
 
 
@@ -112,10 +120,39 @@ class CausalTransformerEncoder(nn.Module):
         )
         self.final_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
 
-    def forward(self, x):
+    def forward(self, x, attn_mask=None):
+        """``attn_mask``: see :meth:`CausalSelfAttention.forward` (``None``: causal)."""
         for block in self.blocks:
-            x = block(x)
+            x = block(x, attn_mask)
         return self.final_norm(x)
+
+
+def segment_causal_mask(segments):
+    """Block-diagonal causal attention mask ``[B, 1, L, L]`` of packed rows.
+
+    ``segments`` (``[B, L]`` int) numbers the sequences packed into each row
+    (1, 2, ...; 0 for trailing padding). Position ``t`` may attend to ``s <= t``
+    of the same segment only, so no attention crosses sequences; padding
+    attends to padding, which keeps every softmax row non-empty.
+    """
+    length = segments.shape[1]
+    causal = torch.ones(length, length, dtype=torch.bool, device=segments.device).tril()
+    same = segments.unsqueeze(2) == segments.unsqueeze(1)
+    return (same & causal).unsqueeze(1)
+
+
+def segment_positions(segments):
+    """Position of every token inside its own segment (restarting at 0 per segment), ``[B, L]``."""
+    length = segments.shape[1]
+    index = torch.arange(length, device=segments.device).expand_as(segments)
+    starts = segment_starts(segments)
+    return index - torch.where(starts, index, torch.zeros_like(index)).cummax(dim=1).values
+
+
+def segment_starts(segments):
+    """``[B, L]`` bool: True where a segment begins (its first token)."""
+    previous = F.pad(segments[:, :-1], (1, 0), value=-1)
+    return segments != previous
 
 
 def init_weights(module, std):
@@ -136,4 +173,7 @@ __all__ = [
     "activation_layer",
     "build_mlp",
     "init_weights",
+    "segment_causal_mask",
+    "segment_positions",
+    "segment_starts",
 ]
