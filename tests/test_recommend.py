@@ -19,7 +19,7 @@ from recbole.quick_start import load_data_and_model
 
 from recbole_ext.checkpoints import load_checkpoint
 from recbole_ext.cli import main
-from recbole_ext.recommend import CheckpointError, RecommendError, Recommender, UnknownIdError
+from recbole_ext.recommend import ModelFileError, RecommendError, Recommender, UnknownIdError
 
 from trained_checkpoints import checkpoint, data_path, raw_events, recommender  # noqa: F401  (fixtures)
 
@@ -226,7 +226,7 @@ def test_unknown_ids_name_the_id(recommender):
 
 def test_checkpoints_that_cannot_be_rebuilt_give_one_line(checkpoint, tmp_path):
     def one_line(path, match, **kwargs):
-        with pytest.raises(CheckpointError, match=match) as caught:
+        with pytest.raises(ModelFileError, match=match) as caught:
             Recommender.from_checkpoint(path, **kwargs)
         assert "\n" not in str(caught.value)
 

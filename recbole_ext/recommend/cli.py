@@ -124,7 +124,7 @@ def _run(command, options, overrides):
 
 def run_command(options, overrides):
     """Run ``--recommend``, ``--export`` or ``--serve``; returns the exit status."""
-    from recbole_ext.recommend.errors import CheckpointError, RecommendError
+    from recbole_ext.recommend.errors import ModelFileError, RecommendError
 
     try:
         _run(_check(options, overrides), options, overrides)
@@ -132,7 +132,7 @@ def run_command(options, overrides):
     except CommandError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (CheckpointError, ImportError, OSError) as error:
+    except (ModelFileError, ImportError, OSError) as error:
         if os.environ.get("RECBOLE_EXT_DEBUG"):
             raise
         print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)

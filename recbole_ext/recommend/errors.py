@@ -19,5 +19,5 @@ class UnknownIdError(RecommendError):
         super().__init__(f"unknown {kind} id '{self.id}' (not in dataset {dataset}){hint}")
 
 
-class CheckpointError(RecommendError):
+class ModelFileError(RecommendError):
     """A model file that cannot be read or rebuilt (missing dataset, incompatible version)."""

@@ -20,7 +20,7 @@ from recbole.utils import ModelType, get_model, init_seed
 
 from recbole_ext.checkpoints import CheckpointError as LoadError
 from recbole_ext.checkpoints import load_checkpoint
-from recbole_ext.recommend.errors import CheckpointError
+from recbole_ext.recommend.errors import ModelFileError
 from recbole_ext.recommend.history import EventLog
 
 #: the dataset class RecBole's ``create_dataset`` picks for a model type without its own
@@ -44,15 +44,15 @@ def read_checkpoint(model_file):
     through the project's loading (:mod:`recbole_ext.checkpoints`: an exact list of globals)."""
     path = Path(model_file)
     if not path.is_file():
-        raise CheckpointError(f"model file not found: {model_file}")
+        raise ModelFileError(f"model file not found: {model_file}")
     try:
         checkpoint = load_checkpoint(path)
     except LoadError as error:
-        raise CheckpointError(_first_line(error)) from None
+        raise ModelFileError(_first_line(error)) from None
     except Exception as error:  # noqa: BLE001  (anything else unreadable gives the same one line)
-        raise CheckpointError(f"{model_file}: not a readable RecBole checkpoint ({_first_line(error)})") from None
+        raise ModelFileError(f"{model_file}: not a readable RecBole checkpoint ({_first_line(error)})") from None
     if not isinstance(checkpoint, dict) or not {"config", "state_dict"} <= set(checkpoint):
-        raise CheckpointError(f"{model_file}: not a RecBole checkpoint (no 'config' and 'state_dict')")
+        raise ModelFileError(f"{model_file}: not a RecBole checkpoint (no 'config' and 'state_dict')")
     return checkpoint
 
 
@@ -79,7 +79,7 @@ def _check_dataset_files(config, model_file):
     folder = Path(config["data_path"])
     inter = folder / f"{config['dataset']}.inter"
     if not inter.is_file():
-        raise CheckpointError(
+        raise ModelFileError(
             f"{model_file}: its dataset '{config['dataset']}' is missing: no {inter} "
             "(convert it there, or pass data_path=/ --data_path= the folder that holds it)"
         )
@@ -98,7 +98,7 @@ def rebuild(checkpoint, model_file, data_path=None):
     try:
         model_class = get_model(config["model"])
     except (ValueError, ImportError, AttributeError) as error:
-        raise CheckpointError(f"{model_file}: model '{config['model']}' is unknown here ({_first_line(error)})") from None
+        raise ModelFileError(f"{model_file}: model '{config['model']}' is unknown here ({_first_line(error)})") from None
     try:
         init_seed(config["seed"], config["reproducibility"])  # the split training saw
         dataset = _recording(dataset_class(config))(config)
@@ -107,7 +107,7 @@ def rebuild(checkpoint, model_file, data_path=None):
         init_seed(config["seed"], config["reproducibility"])
         model = model_class(config, train).to(config["device"])
     except Exception as error:  # noqa: BLE001
-        raise CheckpointError(f"{model_file}: cannot rebuild {config['model']} on {config['dataset']}: {_first_line(error)}") from None
+        raise ModelFileError(f"{model_file}: cannot rebuild {config['model']} on {config['dataset']}: {_first_line(error)}") from None
     _load_weights(model, checkpoint, model_file)
     model.eval()
     return config, dataset, model, log
@@ -125,7 +125,7 @@ def _load_weights(model, checkpoint, model_file):
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
         details = " ".join(line.strip() for line in str(error).splitlines()[1:])[:300]
-        raise CheckpointError(
+        raise ModelFileError(
             f"{model_file}: its weights do not fit {type(model).__name__} as this version builds it "
             f"(written by an incompatible version?): {details}"
         ) from None
