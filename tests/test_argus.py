@@ -58,6 +58,10 @@ def data_dir(tmp_path_factory):
         f.write("user_id:token\titem_id:token\trating:float\ttimestamp:float\n")
         for user, item, rating, timestamp in _synthetic_events():
             f.write(f"{user}\t{item}\t{rating}\t{timestamp}\n")
+    with open(root / "syn" / "syn.item", "w") as f:
+        f.write("item_id:token\tgenre:token_seq\tyear:token\tprice:float\n")
+        for item in range(1, N_ITEMS + 1):
+            f.write(f"{item}\t{'even' if item % 2 == 0 else 'odd'} g{item % 5}\ty{item % 3}\t{item / 10}\n")
     return root
 
 
@@ -349,21 +353,100 @@ def test_packed_training_rows_hold_every_chunk_exactly_once(data_dir, tmp_path):
     assert torch.equal(packed["item_length"], (packed["item_id_list"] > 0).sum(1))
 
 
+def _build_error(config):
+    """The ValueError building data and model for ``config`` raises (one line expected)."""
+    with pytest.raises(ValueError) as error:
+        init_seed(config["seed"], True)
+        train, _, _ = data_preparation(config, create_dataset(config))
+        ARGUS(config, train._dataset)
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
 @pytest.mark.parametrize("key", ["feedback_fields", "context_fields"])
 def test_unknown_field_is_one_clear_line(data_dir, tmp_path, key):
     value = {"no_such_field": 1} if key == "feedback_fields" else ["no_such_field"]
     overrides = {key: value}
     if key == "feedback_fields":
         overrides["feedback_loss_weights"] = {}
-    config = _config(data_dir, tmp_path, **overrides)
-    init_seed(config["seed"], True)
-    train, _, _ = data_preparation(config, create_dataset(config))
-    with pytest.raises(ValueError) as error:
-        ARGUS(config, train._dataset)
-    message = str(error.value)
-    assert "\n" not in message
+    message = _build_error(_config(data_dir, tmp_path, **overrides))
     assert key in message and "no_such_field" in message
     assert "rating" in message and "timestamp" in message
+
+
+ITEM_FEATURES = {"load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"], "item": ["item_id", "genre", "year"]}}
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        # an entry the item file lacks: named, with the item file's fields
+        ({**ITEM_FEATURES, "item_feature_fields": ["genres"]}, ["'genres'", "genre, year, price"]),
+        # in the file but not loaded: named, with the way to load it
+        ({**ITEM_FEATURES, "item_feature_fields": ["price"]}, ["'price'", "load_col: item"]),
+        # loaded, but not a categorical field
+        (
+            {"load_col": {**ITEM_FEATURES["load_col"], "item": ["item_id", "price"]}, "item_feature_fields": ["price"]},
+            ["'price'", "token or token_seq"],
+        ),
+        # an item feature and the item file not loaded
+        ({"item_feature_fields": ["genre"]}, ["item_feature_fields", "load_col", "genre, year, price"]),
+    ],
+)
+def test_bad_item_feature_fields_are_one_clear_line(data_dir, tmp_path, overrides, expected):
+    message = _build_error(_config(data_dir, tmp_path, **overrides))
+    assert "item_feature_fields" in message and all(part in message for part in expected), message
+
+
+def test_item_feature_without_item_file_is_one_clear_line(tmp_path):
+    root = tmp_path / "data"
+    (root / "noitem").mkdir(parents=True)
+    with open(root / "noitem" / "noitem.inter", "w") as f:
+        f.write("user_id:token\titem_id:token\trating:float\ttimestamp:float\n")
+        for user, item, rating, timestamp in _synthetic_events():
+            f.write(f"{user}\t{item}\t{rating}\t{timestamp}\n")
+    settings = {"data_path": str(root), "item_feature_fields": ["genre"], "state": "ERROR", "MAX_ITEM_LIST_LENGTH": CHUNK,
+                "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"], "item": ["item_id", "genre"]}}
+    message = _build_error(Config(model="ARGUS", dataset="noitem", config_dict=settings))
+    assert "item_feature_fields" in message and "no item file" in message
+
+
+@pytest.mark.parametrize(
+    "overrides, setting",
+    [
+        ({}, "time_context"),
+        ({"time_context": False, "absolute_time_context": True}, "absolute_time_context"),
+        ({"absolute_time_context": True}, "time_context and absolute_time_context"),
+    ],
+)
+def test_time_field_not_loaded_names_the_setting_and_the_ways_out(data_dir, tmp_path, overrides, setting):
+    """Issue 18: a load_col without the timestamp gives one line, not RecBole's "[timestamp] is not exist"."""
+    config = _config(data_dir, tmp_path, load_col={"inter": ["user_id", "item_id", "rating"]}, **overrides)
+    message = _build_error(config)
+    assert message.startswith(setting + " need")
+    assert "'timestamp'" in message and "load_col: inter" in message and "time_context: False" in message
+
+
+def test_feedback_field_not_loaded_names_the_setting_and_the_ways_out(data_dir, tmp_path):
+    config = _config(data_dir, tmp_path, load_col={"inter": ["user_id", "item_id", "timestamp"]})
+    message = _build_error(config)
+    assert "feedback_fields entry 'rating'" in message
+    assert "load_col: inter" in message and "feedback_fields: {}" in message
+
+
+def test_without_time_settings_a_missing_time_field_keeps_the_file_order(data_dir, tmp_path):
+    config = _config(
+        data_dir, tmp_path, load_col={"inter": ["user_id", "item_id", "rating"]}, time_context=False, pack_training_rows=False
+    )
+    _, train, _, _, model = _prepare(config)
+    assert not model.time_context and not model.absolute_time_context
+    # the synthetic file is written in each user's order: chunks are runs of consecutive items
+    items = train._dataset.inter_feat["item_id_list"]
+    token = np.array(train._dataset.field2id_token["item_id"])
+    for row in items[:10]:
+        raw = [int(token[i]) for i in row if i > 0]
+        assert all(b == a % N_ITEMS + 1 for a, b in zip(raw, raw[1:]))
 
 
 # ---------------------------------------------------------------- model structure
@@ -381,8 +464,9 @@ def test_causal_encoder_never_looks_ahead():
 
 
 @pytest.mark.parametrize("variant", ["full", "simplified"])
-def test_changing_a_later_event_never_changes_earlier_outputs(data_dir, tmp_path, variant):
-    config = _config(data_dir, tmp_path, argus_variant=variant)
+@pytest.mark.parametrize("inputs", ["plain", "features"])
+def test_changing_a_later_event_never_changes_earlier_outputs(data_dir, tmp_path, variant, inputs):
+    config = _config(data_dir, tmp_path, argus_variant=variant, **EVERYTHING[inputs])
     _, train, _, _, model = _prepare(config)
     model.eval()
     batch = next(iter(train))
@@ -400,24 +484,41 @@ def test_changing_a_later_event_never_changes_earlier_outputs(data_dir, tmp_path
     assert not torch.allclose(queries[:, later + 1 :], changed_queries[:, later + 1 :], atol=1e-4)
 
 
+#: every input ARGUS knows at request time: item features (exact and hashed tables), hour/weekday/gap, absolute time
+EVERYTHING = {
+    "plain": {},
+    "features": {**ITEM_FEATURES, "item_feature_fields": ["genre", "year"], "absolute_time_context": True,
+                 "absolute_time_bucket_days": 1},
+    "hashed, no hour/weekday/gap": {**ITEM_FEATURES, "item_feature_fields": ["genre", "year"], "item_hash_buckets": 64,
+                                    "absolute_time_context": True, "absolute_time_bucket_days": 1, "time_context": False},
+}
+
+
 @pytest.mark.parametrize("variant", ["full", "simplified"])
 @pytest.mark.parametrize("use_target_context", [True, False])
-def test_full_sort_predict_ignores_target_item_and_feedback(data_dir, tmp_path, variant, use_target_context):
-    config = _config(data_dir, tmp_path, argus_variant=variant, use_target_context=use_target_context)
+@pytest.mark.parametrize("inputs", list(EVERYTHING))
+def test_full_sort_predict_ignores_target_item_and_feedback(data_dir, tmp_path, variant, use_target_context, inputs):
+    """Neither the target's item, nor its feedback, nor its item features (which RecBole's loader joins
+    into the evaluation batch) move the scores; its time does, exactly with ``use_target_context``."""
+    config = _config(data_dir, tmp_path, argus_variant=variant, use_target_context=use_target_context, **EVERYTHING[inputs])
     _, _, _, test, model = _prepare(config)
     model.eval()
     batch = _first_eval_batch(test)
     tampered = batch[torch.arange(len(batch))]
     tampered["rating"] = 6.0 - batch["rating"]
     tampered["item_id"] = batch["item_id"] % (model.n_items - 1) + 1
+    for field in model.item_feature_fields:
+        assert field in batch  # the target's features are in the batch: the model must not read them
+        tampered[field] = torch.roll(batch[field], 1, 0)
     with torch.no_grad():
         scores = model.full_sort_predict(batch)
         tampered_scores = model.full_sort_predict(tampered)
     assert torch.equal(scores, tampered_scores)
 
-    # the target's context is read exactly when use_target_context is on
+    # the target's context is read exactly when use_target_context is on (5 hours: the hour and the gap;
+    # 3 days: the absolute-time bucket of 1 day)
     shifted = batch[torch.arange(len(batch))]
-    shifted["timestamp"] = batch["timestamp"] + 5 * 3600
+    shifted["timestamp"] = batch["timestamp"] + (5 * 3600 if model.time_context else 3 * 86400)
     with torch.no_grad():
         shifted_scores = model.full_sort_predict(shifted)
     assert torch.equal(scores, shifted_scores) != use_target_context
@@ -614,3 +715,101 @@ def test_run_recbole_finds_argus_by_name(tmp_path, variant):
     )
     assert set(result["test_result"]) >= {"ndcg@10", "recall@10", "mrr@10"}
     assert result["test_result"]["ndcg@10"] > 0.01  # random ranking of 1,682 items gives about 0.003
+
+
+# ---------------------------------------------------------------- item features and absolute time
+
+
+def test_hashed_item_rows_are_the_same_every_time():
+    """An item (or feature value) reads the same rows of the unified table in every call and every
+    fresh model (the hash coefficients do not depend on torch's seed), and its vector is their mean."""
+    from recbole_ext.model.layers import ItemTokenEmbedding
+
+    genres = torch.tensor([[0, 0], [1, 2], [2, 0], [3, 1]])
+    torch.manual_seed(0)
+    first = ItemTokenEmbedding(4, 8, features={"genre": genres}, buckets=97, n_hashes=3)
+    torch.manual_seed(1)
+    second = ItemTokenEmbedding(4, 8, features={"genre": genres}, buckets=97, n_hashes=3)
+    ids = torch.tensor([1, 2, 3, 3, 1])
+    rows = first.hash_rows(0, ids)
+    assert rows.shape == (5, 3) and torch.equal(rows, first.hash_rows(0, ids))
+    assert torch.equal(rows, second.hash_rows(0, ids))
+    assert torch.equal(rows[0], rows[4]) and torch.equal(rows[2], rows[3])
+    assert not torch.equal(first.hash_rows(0, ids), first.hash_rows(1, ids))  # each field has its own functions
+    vectors = first(ids)
+    assert torch.equal(vectors, first(ids))
+    table = first.table.weight
+    by_hand = table[first.hash_rows(0, torch.tensor(2))].mean(0) + table[first.hash_rows(1, torch.tensor(2))].mean(0)
+    assert torch.allclose(vectors[1], by_hand, atol=1e-6)  # item 2: genre 2 only
+    assert torch.all(first(torch.tensor([0])) == 0)  # padding
+
+
+def test_hash_collision_rate_matches_the_bucket_count():
+    """N distinct ids in m rows: each hash function puts an id in a row another id shares with
+    probability 1 - (1 - 1/m)^(N - 1), and C(N, 2)/m pairs collide; all 3 rows of an id match another
+    id's about N^2 / (2 m^3) times."""
+    from recbole_ext.model.layers import hash_coefficients, universal_hash_rows
+
+    n, m, k = 5000, 8192, 3
+    expected_shared = 1 - (1 - 1 / m) ** (n - 1)
+    expected_pairs = n * (n - 1) / 2 / m
+    # item ids as RecBole numbers them (1..n), and spread out (a linear hash fails on both)
+    for values in (torch.arange(1, n + 1), torch.arange(1, n + 1) * 7919):
+        rows = universal_hash_rows(values, hash_coefficients(1, k)[0], m)
+        for j in range(k):
+            counts = torch.bincount(rows[:, j], minlength=m)
+            shared = float((counts[rows[:, j]] > 1).float().mean())
+            pairs = float((counts * (counts - 1) / 2).sum())
+            assert abs(shared - expected_shared) < 0.03, (j, shared, expected_shared)
+            assert abs(pairs - expected_pairs) < 0.1 * expected_pairs, (j, pairs, expected_pairs)
+        full_triples = len(rows) - len(torch.unique(rows, dim=0))
+        assert full_triples <= 2  # expected about 0.02
+    # fewer buckets, more collisions: the rate follows m
+    few = universal_hash_rows(values, hash_coefficients(1, 1)[0], 1024)[:, 0]
+    shared_few = float((torch.bincount(few, minlength=1024)[few] > 1).float().mean())
+    assert abs(shared_few - (1 - (1 - 1 / 1024) ** (n - 1))) < 0.03
+
+
+def test_unified_table_size_does_not_grow_with_the_catalogue():
+    from recbole_ext.model.layers import ItemTokenEmbedding
+
+    def parameters(n_items, buckets):
+        features = {"genre": torch.zeros(n_items, 2, dtype=torch.long)}
+        module = ItemTokenEmbedding(n_items, 8, features, {"genre": 20}, buckets=buckets)
+        return sum(p.numel() for p in module.parameters())
+
+    assert parameters(1000, 512) == parameters(100_000, 512) == 512 * 8
+    assert parameters(100_000, 0) == (100_000 + 20) * 8
+
+
+@pytest.mark.parametrize("buckets", [0, 64])
+def test_item_features_reach_the_item_tokens_and_the_output_vectors(data_dir, tmp_path, buckets):
+    config = _config(data_dir, tmp_path, item_feature_fields=["genre", "year"], item_hash_buckets=buckets, **ITEM_FEATURES)
+    dataset, _, _, test, model = _prepare(config)
+    model.eval()
+    batch = _first_eval_batch(test)
+    item = int(batch["item_id_list"][0, 0])
+    with torch.no_grad():
+        tokens, vectors, scores = model.item_tokens(torch.arange(model.n_items)), model.item_vectors(), model.full_sort_predict(batch)
+        # another genre for one item: its input token, its output vector and the scores move
+        model.item_embedding.feature_0[item] = model.item_embedding.feature_0[item % (model.n_items - 1) + 1]
+        assert not torch.allclose(model.item_tokens(torch.tensor([item])), tokens[item])
+        assert not torch.allclose(model.item_vectors()[item], vectors[item])
+        assert not torch.equal(model.full_sort_predict(batch), scores)
+        assert torch.allclose(model.item_vectors(torch.tensor([3, item])), model.item_vectors()[[3, item]], atol=1e-6)
+    n_params = sum(p.numel() for p in model.item_embedding.parameters())
+    if buckets:
+        assert n_params == buckets * config["hidden_size"]
+    else:
+        assert n_params == (model.n_items + dataset.num("genre") + dataset.num("year")) * config["hidden_size"]
+
+
+def test_absolute_time_buckets_count_from_the_first_training_event(data_dir, tmp_path):
+    config = _config(data_dir, tmp_path, absolute_time_context=True, absolute_time_bucket_days=1)
+    _, train, _, _, model = _prepare(config)
+    times = train._dataset.inter_feat["timestamp_list"][train._dataset.inter_feat["item_id_list"] > 0].double()
+    origin, last = float(times.min()), float(times.max())
+    assert float(model.time_origin) == origin
+    assert model.n_time_buckets == int((last - origin) // 86400) + 1
+    stamps = torch.tensor([origin - 86400, origin, origin + 86400 * 1.5, last, last + 10 * 86400], dtype=torch.float64)
+    assert model.absolute_time_buckets(stamps).tolist() == [0, 0, 1, model.n_time_buckets - 1, model.n_time_buckets - 1]

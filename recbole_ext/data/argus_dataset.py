@@ -18,13 +18,24 @@ so the model can keep each to itself (block-diagonal causal attention,
 positions restarting per chunk; Krell et al., "Efficient Sequence Packing
 without Cross-contamination", arXiv 2107.02027, 2021). Without packing a row
 holds one chunk and short histories leave most of a row as padding.
+
+Fields a setting needs are checked when the files are read, each missing one
+in one line that names the setting, the field and the two ways out (load it,
+or switch the setting off): the time field for ``time_context`` and
+``absolute_time_context`` (without either, a time field that ``load_col``
+leaves out is replaced by the events' order in the file), every entry of
+``feedback_fields``, and the item file and its fields for
+``item_feature_fields``.
 """
+
+import os
 
 import numpy as np
 import torch
 
 from recbole.data.dataset import SequentialDataset
 from recbole.data.interaction import Interaction
+from recbole.utils import FeatureSource, FeatureType
 
 #: training-row field numbering the chunks packed into a row (1, 2, ...; 0 = padding)
 SEGMENT_FIELD = "argus_segment_list"
@@ -83,6 +94,20 @@ def pack_chunks(lengths, capacity):
     return row, offset, segment
 
 
+def _file_fields(path):
+    """Field names in an atomic file's header (``name:type`` columns), ``[]`` without the file."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        header = handle.readline().rstrip("\n").lstrip("\ufeff")
+    return [column.split(":")[0] for column in header.split("\t") if column]
+
+
+def time_settings_on(config):
+    """The settings on in ``config`` that read the time field."""
+    return [key for key in ("time_context", "absolute_time_context") if config[key]]
+
+
 class ARGUSDataset(SequentialDataset):
     """RecBole's :class:`SequentialDataset` with chunked one-pass training samples.
 
@@ -92,6 +117,75 @@ class ARGUSDataset(SequentialDataset):
     (e.g. ``rating >= 4``) and hour of day / day of week can be read from
     the timestamp.
     """
+
+    def _load_data(self, token, dataset_path):
+        super()._load_data(token, dataset_path)
+        self._check_time_field(token)
+        self._check_feedback_fields(token, dataset_path)
+        self._check_item_feature_fields(token, dataset_path)
+
+    def _loaded_inter_fields(self):
+        return ", ".join(self.inter_feat.columns)
+
+    def _check_time_field(self, token):
+        """A time field that is not loaded: one line when a setting reads it, else the file order."""
+        field = self.time_field
+        if field is None or field in self.inter_feat.columns:
+            return
+        settings = time_settings_on(self.config)
+        if settings:
+            offs = ", ".join(f"{key}: False" for key in settings)
+            raise ValueError(
+                f"{' and '.join(settings)} {'need' if len(settings) > 1 else 'needs'} the time field '{field}', "
+                f"which dataset '{token}' does not load (loaded interaction fields: {self._loaded_inter_fields()}): "
+                f"load it (add '{field}' to load_col: inter) or switch {'them' if len(settings) > 1 else 'it'} off ({offs})"
+            )
+        # nothing reads the time: the events keep the order of the file (a user's sequence as written)
+        self.inter_feat[field] = np.arange(len(self.inter_feat), dtype=np.float64)
+        self.set_field_property(field, FeatureType.FLOAT, FeatureSource.INTERACTION, 1)
+        self.logger.info(f"ARGUS: time field '{field}' not loaded; events keep the order of {token}.inter")
+
+    def _check_feedback_fields(self, token, dataset_path):
+        for field in self.config["feedback_fields"] or {}:
+            if field in self.inter_feat.columns:
+                continue
+            in_file = field in _file_fields(os.path.join(dataset_path, f"{token}.inter"))
+            load = f"load it (add '{field}' to load_col: inter)" if in_file else f"add it to {token}.inter"
+            raise ValueError(
+                f"feedback_fields entry '{field}' is not a loaded interaction field of dataset '{token}' "
+                f"(loaded: {self._loaded_inter_fields()}): {load} or switch feedback off "
+                "(feedback_fields: {}, feedback_loss_weights: {})"
+            )
+
+    def _check_item_feature_fields(self, token, dataset_path):
+        fields = list(self.config["item_feature_fields"] or [])
+        if not fields:
+            return
+        path = os.path.join(dataset_path, f"{token}.item")
+        in_file = _file_fields(path)
+        if self.item_feat is None:
+            where = (
+                f"load_col does not load {token}.item (its fields: {', '.join(in_file)}): add 'item: [{self.iid_field}, "
+                f"{', '.join(fields)}]' to load_col"
+                if in_file
+                else f"dataset '{token}' has no item file ({path})"
+            )
+            raise ValueError(f"item_feature_fields ({', '.join(fields)}) needs item features: {where}, or set item_feature_fields: []")
+        for field in fields:
+            if field in self.item_feat.columns and field != self.iid_field:
+                kind = self.field2type[field]
+                if kind not in (FeatureType.TOKEN, FeatureType.TOKEN_SEQ):
+                    raise ValueError(
+                        f"item_feature_fields entry '{field}' is a {kind.value} field of {token}.item; "
+                        "item features must be token or token_seq fields"
+                    )
+                continue
+            available = [f for f in in_file if f != self.iid_field]
+            hint = f"; add it to load_col: item" if field in in_file else ""
+            raise ValueError(
+                f"item_feature_fields entry '{field}' is not an item field of dataset '{token}' "
+                f"(item fields in {token}.item: {', '.join(available) or 'none'}){hint}"
+            )
 
     def _fields_kept_raw(self):
         fields = set(self.config["feedback_fields"] or {})

@@ -41,9 +41,10 @@ from torch import nn
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import FeatureSource, FeatureType, InputType
 
-from recbole_ext.data.argus_dataset import SEGMENT_FIELD, ARGUSDataset
+from recbole_ext.data.argus_dataset import SEGMENT_FIELD, ARGUSDataset, time_settings_on
 from recbole_ext.model.layers import (
     CausalTransformerEncoder,
+    ItemTokenEmbedding,
     build_mlp,
     init_weights,
     segment_causal_mask,
@@ -195,9 +196,12 @@ class ARGUS(SequentialRecommender):
             )
         self.list_suffix = config["LIST_SUFFIX"]
         self.time_field = config["TIME_FIELD"]
+        self.absolute_time_context = config["absolute_time_context"]
 
         self._read_feedback_fields(config, dataset)
         self._read_context_fields(config, dataset)
+        self._read_item_features(config, dataset)
+        self._read_time_range(config, dataset)
         self._build_layers(config, dataset)
         self.apply(lambda module: init_weights(module, config["initializer_range"]))
         self.log_temperature = nn.Parameter(torch.tensor(math.log(config["temperature_init"])))
@@ -247,18 +251,62 @@ class ARGUS(SequentialRecommender):
                     f"context_fields entry '{field}' is the item or a feedback field; "
                     "context must be known before the interaction"
                 )
-        if self.time_context and self.time_field not in dataset.field2type:
+        reading_time = time_settings_on(config)
+        if reading_time and self.time_field not in dataset.field2type:
             raise ValueError(
-                f"time_context needs the time field '{self.time_field}', absent from dataset "
-                f"'{dataset.dataset_name}' (fields: {_dataset_fields_line(dataset)})"
+                f"{' and '.join(reading_time)} needs the time field '{self.time_field}', absent from dataset "
+                f"'{dataset.dataset_name}' (fields: {_dataset_fields_line(dataset)}): load it or switch "
+                f"{', '.join(reading_time)} off"
             )
         self.token_context_fields = [f for f in self.context_fields if dataset.field2type[f] == FeatureType.TOKEN]
         self.float_context_fields = [f for f in self.context_fields if f not in self.token_context_fields]
 
+    def _read_item_features(self, config, dataset):
+        """``item_feature_fields``: item token / token_seq fields read from the item table by item id
+        (never from an interaction: the target's own features never reach its query)."""
+        self.item_feature_fields = list(config["item_feature_fields"] or [])
+        self.item_hash_buckets = config["item_hash_buckets"]
+        self.item_hashes = config["item_hashes"]
+        self.item_features = {}
+        for field in self.item_feature_fields:
+            # the dataset checked the fields when it read the files (ARGUSDataset._check_item_feature_fields)
+            self.item_features[field] = dataset.item_feat[field]
+
+    def _read_time_range(self, config, dataset):
+        """Absolute-time buckets: ``absolute_time_bucket_days`` wide from the first training event;
+        the last one holds every later time (a request after the training data reads the newest bucket)."""
+        self.time_bucket_seconds = config["absolute_time_bucket_days"] * _SECONDS_PER_DAY
+        origin, buckets = 0.0, 1
+        if self.absolute_time_context:
+            times = dataset.inter_feat[self.time_field + self.list_suffix][dataset.inter_feat[self.ITEM_SEQ] > 0].double()
+            if len(times):
+                origin = float(times.min())
+                buckets = int((float(times.max()) - origin) // self.time_bucket_seconds) + 1
+        self.n_time_buckets = buckets
+        self.register_buffer("time_origin", torch.tensor(origin, dtype=torch.float64))
+
+    def absolute_time_buckets(self, timestamps):
+        """Bucket of each timestamp: whole ``absolute_time_bucket_days`` since the first training
+        event, clipped to the buckets training saw."""
+        elapsed = timestamps.double() - self.time_origin
+        buckets = torch.div(elapsed, self.time_bucket_seconds, rounding_mode="floor").long()
+        return buckets.clamp(0, self.n_time_buckets - 1)
+
     # ------------------------------------------------------------------ layers
     def _build_layers(self, config, dataset):
         d = self.hidden_size
-        self.item_embedding = nn.Embedding(self.n_items, d, padding_idx=0)
+        if self.item_features or self.item_hash_buckets > 0:
+            self.item_embedding = ItemTokenEmbedding(
+                self.n_items,
+                d,
+                features=self.item_features,
+                cardinalities={field: dataset.num(field) for field in self.item_features},
+                buckets=self.item_hash_buckets,
+                n_hashes=self.item_hashes,
+            )
+        else:
+            self.item_embedding = nn.Embedding(self.n_items, d, padding_idx=0)
+        self.absolute_time_embedding = nn.Embedding(self.n_time_buckets, d) if self.absolute_time_context else None
         tokens_per_event = 3 if self.variant == "full" else 1
         self.position_embedding = nn.Embedding(self.max_seq_length + 1, d)
         self.token_type_embedding = nn.Embedding(tokens_per_event, d)
@@ -335,13 +383,16 @@ class ARGUS(SequentialRecommender):
         ``first_of_segment`` marks where a chunk starts (no known gap there).
         """
         embedding = torch.zeros(present.shape + (self.hidden_size,), device=present.device)
-        if self.time_context:
+        if self.time_context or self.absolute_time_context:
             timestamps = self._field_list(interaction, self.time_field)
             if target is not None:
                 timestamps = self._put_target(timestamps, interaction[self.time_field], target)
+        if self.time_context:
             hours, days, gaps = time_context_ids(timestamps, present, first_of_segment)
             embedding = embedding + self.hour_embedding(hours) + self.weekday_embedding(days)
             embedding = embedding + self.gap_embedding(gaps)
+        if self.absolute_time_context:
+            embedding = embedding + self.absolute_time_embedding(self.absolute_time_buckets(timestamps))
         for field, table in self.context_token_embeddings.items():
             values = self._field_list(interaction, field)
             if target is not None:
@@ -390,15 +441,15 @@ class ARGUS(SequentialRecommender):
             return None
         return segment_causal_mask(segments.repeat_interleave(tokens_per_event, dim=1))
 
-    def _encode(self, items, context, feedback, segments):
-        """Hidden states: ``[B, L, 3, d]`` (full) or ``[B, L, d]`` (simplified).
+    def _encode(self, item_vectors, context, feedback, segments):
+        """Hidden states: ``[B, L, 3, d]`` (full) or ``[B, L, d]`` (simplified) of the item
+        tokens ``item_vectors`` (``[B, L, d]``) with their context and feedback.
 
         ``segments`` (``[B, L]``) numbers the chunks of a packed row: positions
         restart at each chunk and no attention crosses chunks.
         """
-        batch, length = items.shape
+        batch, length = segments.shape
         positions = self.position_embedding(segment_positions(segments))
-        item_vectors = self.item_embedding(items)
         if self.variant == "full":
             if not self.use_target_context:
                 # context then travels with the item token; the query token is a null context
@@ -423,27 +474,41 @@ class ARGUS(SequentialRecommender):
 
     def _heads(self, items, context, feedback, segments):
         """Item queries ``[B, L, head]`` and feedback outputs ``[B, L, F]`` at every position."""
-        hidden = self._encode(items, context, feedback, segments)
+        item_tokens = self.item_tokens(items)
+        hidden = self._encode(item_tokens, context, feedback, segments)
         if self.variant == "full":
             return self.item_query_head(hidden[:, :, 0]), self.feedback_head(hidden[:, :, 1])
         previous, query_context = self._simplified_query_inputs(hidden, context, segments)
         queries = self.item_query_head(torch.cat([previous, query_context], -1))
-        feedback_inputs = torch.cat([previous, query_context, self.item_embedding(items)], -1)
+        feedback_inputs = torch.cat([previous, query_context, item_tokens], -1)
         return queries, self.feedback_head(feedback_inputs)
 
-    def item_vectors(self):
-        """``[n_items, head_size]`` output vectors of every item id (row 0: padding).
+    def item_tokens(self, items):
+        """Input vectors (``items.shape + (hidden_size,)``) of item ids: the id embedding plus, with
+        ``item_feature_fields``, the item's features (exact or unified hashed tables)."""
+        return self.item_embedding(items)
 
-        ``item_output``: the input item embeddings through a projection
-        (``projected``), the input embeddings themselves (``tied``, as SASRec
+    def _all_item_tokens(self):
+        if isinstance(self.item_embedding, nn.Embedding):
+            return self.item_embedding.weight
+        return self.item_embedding.all_items()
+
+    def item_vectors(self, items=None):
+        """``[n_items, head_size]`` output vectors of every item id (row 0: padding), or of the
+        ids ``items`` only (``items.shape + (head_size,)``).
+
+        ``item_output``: the input item tokens (id and item features) through a projection
+        (``projected``), the input tokens themselves (``tied``, as SASRec
         scores; Press and Wolf, "Using the Output Embedding to Improve Language
-        Models", EACL 2017) or a table of their own (``separate``).
+        Models", EACL 2017) or a table of their own (``separate``, ids only).
         """
-        if self.item_output == "projected":
-            return self.item_output_projection(self.item_embedding.weight)
         if self.item_output == "separate":
-            return self.item_output_embedding.weight
-        return self.item_embedding.weight
+            weight = self.item_output_embedding.weight
+            return weight if items is None else weight[items]
+        tokens = self._all_item_tokens() if items is None else self.item_tokens(items)
+        if self.item_output == "projected":
+            return self.item_output_projection(tokens)
+        return tokens
 
     def _segments(self, interaction):
         """``[B, L]`` chunk numbers of a training row (packed or not); one chunk otherwise."""
@@ -506,8 +571,16 @@ class ARGUS(SequentialRecommender):
         log_q = log_expected_count(
             self.target_item_probs, len(positives), self.uniform_negatives, self.n_items - 1
         )
+        # output vectors of the candidates only (every positive is one of them), indexed locally
+        local_positives = torch.searchsorted(candidates, positives)
         return sampled_softmax_loss(
-            queries, self.item_vectors(), positives, candidates, log_q, self.temperature(), history_logits
+            queries,
+            self.item_vectors(candidates),
+            local_positives,
+            torch.arange(len(candidates), device=candidates.device),
+            log_q[candidates],
+            self.temperature(),
+            history_logits,
         )
 
     def feedback_loss(self, outputs, values):
@@ -598,7 +671,8 @@ class ARGUS(SequentialRecommender):
         return queries, feedback_outputs
 
     def _context_fields_read(self):
-        return ([self.time_field] if self.time_context else []) + self.context_fields
+        reads_time = self.time_context or self.absolute_time_context
+        return ([self.time_field] if reads_time else []) + self.context_fields
 
     def _list_fields_read(self):
         return list(dict.fromkeys(self._context_fields_read() + self.feedback_fields))

@@ -6,6 +6,12 @@
   Architecture", ICML 2020) built on
   :func:`torch.nn.functional.scaled_dot_product_attention`.
 * :func:`build_mlp`: a plain multi-layer perceptron from a list of sizes.
+* :class:`ItemTokenEmbedding`: an item's id plus its categorical features
+  (token and token_seq fields) as one vector, from exact tables or from one
+  unified table that every (field, value) is hashed into several times
+  (:func:`universal_hash_rows`; Coleman et al., "Unified Embedding:
+  Battle-Tested Feature Representations for Web-Scale ML Systems",
+  NeurIPS 2023), so that its memory does not grow with the catalogue.
 
 Sequences are expected left-aligned (RecBole's layout: real tokens first,
 padding after), so a causal mask alone keeps padding out of every real
@@ -16,6 +22,7 @@ sequence to itself (Krell et al., "Efficient Sequence Packing without
 Cross-contamination", arXiv 2107.02027, 2021).
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -166,7 +173,112 @@ def init_weights(module, std):
         module.weight.data.fill_(1.0)
 
 
+#: modulus of :func:`universal_hash_rows` (a Mersenne prime: every product of two residues stays below 2**62)
+HASH_PRIME = 2**31 - 1
+#: degree of the hash polynomials: 3 gives 4-wise independent functions, whose collisions on sequential
+#: ids (item ids are 1..n) are those of random ones; degree 1 ((a x + b) mod p) spreads them far too evenly
+#: or too unevenly depending on a
+HASH_DEGREE = 3
+#: seed of the hash functions' coefficients: fixed, so an item maps to the same rows in every process
+HASH_SEED = 20250721
+
+
+def hash_coefficients(n_fields, n_hashes, seed=HASH_SEED):
+    """``[n_fields, n_hashes, HASH_DEGREE + 1]`` int64 coefficients of independent polynomial hash
+    functions mod ``HASH_PRIME`` (leading one non-zero): the same for the same arguments in every process."""
+    rng = np.random.default_rng(seed)
+    leading = rng.integers(1, HASH_PRIME, size=(n_fields, n_hashes, 1))
+    rest = rng.integers(0, HASH_PRIME, size=(n_fields, n_hashes, HASH_DEGREE))
+    return torch.from_numpy(np.concatenate([leading, rest], axis=-1).astype(np.int64))
+
+
+def universal_hash_rows(values, coefficients, buckets):
+    """Rows ``h(x) mod buckets`` of non-negative int ``values`` (``< HASH_PRIME``) under each of the
+    ``[k, HASH_DEGREE + 1]`` ``coefficients``' hash functions ``h(x) = (c_0 x^3 + c_1 x^2 + c_2 x + c_3)
+    mod p`` (Horner's rule; 4-wise independent, Carter and Wegman 1979): ``values.shape + (k,)``.
+
+    Two different values share a row with probability about ``1 / buckets`` per hash function.
+    """
+    x = values.long().unsqueeze(-1) % HASH_PRIME
+    hashed = torch.zeros(values.shape + (coefficients.shape[0],), dtype=torch.long, device=values.device)
+    for power in range(coefficients.shape[1]):
+        hashed = (hashed * x + coefficients[:, power]) % HASH_PRIME
+    return hashed % buckets
+
+
+class ItemTokenEmbedding(nn.Module):
+    """One ``dim`` vector per item: its id's embedding plus the mean embedding of each feature field's
+    values (a token field has one value, a token_seq field several; value 0 is "none").
+
+    ``buckets = 0``: an exact table per field (the item id's has a row per item). ``buckets > 0``: one
+    unified table of ``buckets`` rows shared by the item id and every feature field; each (field, value)
+    reads the mean of the rows its ``n_hashes`` hash functions give (each field has its own functions),
+    so the parameters do not depend on the catalogue or the vocabularies. Item 0 (padding) is zero.
+
+    Args:
+        n_items (int): item ids ``0..n_items-1``.
+        dim (int): embedding width.
+        features (dict): field -> ``[n_items]`` or ``[n_items, T]`` long tensor of value ids (0: none).
+        cardinalities (dict): field -> number of value ids (exact tables only).
+    """
+
+    def __init__(self, n_items, dim, features=None, cardinalities=None, buckets=0, n_hashes=3):
+        super().__init__()
+        features = dict(features or {})
+        self.n_items, self.dim, self.buckets, self.n_hashes = n_items, dim, buckets, n_hashes
+        self.fields = list(features)
+        for index, field in enumerate(self.fields):
+            values = features[field]
+            self.register_buffer(f"feature_{index}", values.long().view(n_items, -1).clone())
+        if buckets > 0:
+            self.table = nn.Embedding(buckets, dim)
+            self.register_buffer("hash_coefficients", hash_coefficients(1 + len(self.fields), n_hashes))
+            self.field_tables = None
+        else:
+            self.table = nn.Embedding(n_items, dim, padding_idx=0)
+            self.field_tables = nn.ModuleList(
+                nn.Embedding(cardinalities[field], dim, padding_idx=0) for field in self.fields
+            )
+
+    def feature_values(self, index):
+        return getattr(self, f"feature_{index}")
+
+    def hash_rows(self, field_index, values):
+        """Rows of the unified table that ``values`` of field ``field_index`` (0: the item id) read."""
+        return universal_hash_rows(values, self.hash_coefficients[field_index], self.buckets)
+
+    def _bag(self, field_index, values):
+        """``[N, dim]`` mean over each row of ``values`` (``[N, T]``, 0 = none) of the values' embeddings."""
+        present = (values > 0).float()
+        weights = present / present.sum(1, keepdim=True).clamp_min(1.0)
+        if self.buckets > 0:
+            rows = self.hash_rows(field_index, values).flatten(1)
+            weights = (weights / self.n_hashes).repeat_interleave(self.n_hashes, dim=1)
+            weight = self.table.weight
+        else:
+            rows = values
+            weight = self.table.weight if field_index == 0 else self.field_tables[field_index - 1].weight
+        return F.embedding_bag(rows, weight, per_sample_weights=weights, mode="sum")
+
+    def forward(self, items):
+        """``items.shape + (dim,)`` vectors of item ids ``items``."""
+        flat = items.reshape(-1, 1)
+        vectors = self._bag(0, flat)
+        for index in range(len(self.fields)):
+            vectors = vectors + self._bag(index + 1, self.feature_values(index)[flat[:, 0]])
+        vectors = vectors * (flat > 0).float()
+        return vectors.view(items.shape + (self.dim,))
+
+    def all_items(self):
+        """``[n_items, dim]`` vectors of every item id."""
+        return self(torch.arange(self.n_items, device=self.table.weight.device))
+
+
 __all__ = [
+    "HASH_PRIME",
+    "ItemTokenEmbedding",
+    "hash_coefficients",
+    "universal_hash_rows",
     "CausalSelfAttention",
     "CausalTransformerEncoder",
     "PreLNTransformerBlock",
