@@ -813,3 +813,14 @@ def test_absolute_time_buckets_count_from_the_first_training_event(data_dir, tmp
     assert model.n_time_buckets == int((last - origin) // 86400) + 1
     stamps = torch.tensor([origin - 86400, origin, origin + 86400 * 1.5, last, last + 10 * 86400], dtype=torch.float64)
     assert model.absolute_time_buckets(stamps).tolist() == [0, 0, 1, model.n_time_buckets - 1, model.n_time_buckets - 1]
+
+
+def test_learning_rate_warms_up_over_the_first_steps(data_dir, tmp_path):
+    config = _config(data_dir, tmp_path, warmup_steps=4, epochs=1)
+    _, train, _, _, model = _prepare(config)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    rates = []
+    trainer.optimizer.register_step_post_hook(lambda optimizer, *a: rates.append(optimizer.param_groups[0]["lr"]))
+    trainer._train_epoch(train, 0)
+    assert len(rates) >= 5
+    assert rates[:5] == pytest.approx([0.0025, 0.005, 0.0075, 0.01, 0.01])

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.trainer import Trainer
 from recbole.utils import FeatureSource, FeatureType, InputType
 
 from recbole_ext.data.argus_dataset import SEGMENT_FIELD, ARGUSDataset, time_settings_on
@@ -161,6 +162,25 @@ def _dataset_fields_line(dataset):
     return ", ".join(fields)
 
 
+class ARGUSTrainer(Trainer):
+    """RecBole's trainer with a linear learning-rate warm-up over the first ``warmup_steps`` optimizer
+    steps (0: none). The step count is Adam's own (``optimizer.state``), so a resumed run continues the
+    ramp where it stopped."""
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.warmup_steps = config["warmup_steps"]
+        if self.warmup_steps:
+            self.optimizer.register_step_pre_hook(self._warm_up)
+
+    def _warm_up(self, optimizer, *args):
+        states = [state for state in optimizer.state.values() if "step" in state]
+        step = float(states[0]["step"]) if states else 0.0
+        scale = min(1.0, (step + 1.0) / self.warmup_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = self.learning_rate * scale
+
+
 class ARGUS(SequentialRecommender):
     r"""ARGUS: autoregressive (context, item, feedback) transformer with two heads.
 
@@ -173,6 +193,7 @@ class ARGUS(SequentialRecommender):
 
     input_type = InputType.POINTWISE
     dataset_class = ARGUSDataset
+    trainer_class = ARGUSTrainer
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
