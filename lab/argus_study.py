@@ -1,0 +1,565 @@
+"""ARGUS study (issue 16): head-to-heads with the built-ins, the ablation ladder, long histories, scaling,
+and the unified item table's memory against catalogue size.
+
+Every sequential run uses the head-to-head protocol, ``lab/configs/seq.yaml`` then
+``lab/configs/seq_<dataset>.yaml`` (history rule for every model, patience 5, no epoch cap that binds,
+item features loaded), then the model's own ``lab/configs/seq_models/<dataset>/<Model>.yaml`` when it
+exists, with the override ``state: ERROR`` -- exactly what
+
+    python run.py --benchmark --models=<M> --dataset=<d> --seeds=<n> --config_files="lab/configs/seq.yaml lab/configs/seq_<d>.yaml" --model_configs=lab/configs/seq_models/<d> --name=argus/builtins_<d>_<M> --state=ERROR
+
+runs, so the records of the built-ins SASRec, LightSANs and SASRecF (``results/argus/runs/``) are found
+by their key (:mod:`lab.runs`) and reused, never retrained here: a built-in seed without a record shows
+as missing (``--train_builtins`` trains it instead). ARGUS's own rows are records too
+(:func:`lab.runs.cached_run`), so running a command again trains only what is missing.
+
+ARGUS's ``seq_models/<dataset>/ARGUS.yaml`` is "everything ARGUS knows at request time" on that dataset;
+every other ARGUS row is that file plus overrides switching parts off (:data:`STEPS`, :func:`row_settings`),
+written only where they differ from the file, so a row that two tables share is one record.
+
+    python -m lab.argus_study head2head --dataset=ml-100k --seeds=3
+    python -m lab.argus_study ablation --dataset=ml-latest-small --seeds=3
+    python -m lab.argus_study history --seeds=1            # ml-latest-small, MAX_ITEM_LIST_LENGTH 50..1000
+    python -m lab.argus_study scaling --seeds=1            # ml-latest-small, 3 sizes x 3 lengths
+    python -m lab.argus_study memory                       # item table: parameters and memory to 10M items
+
+``--cached_only`` never trains (tables from the records there are); ``--seed_order=first`` trains seed
+2020 of every row before the later seeds. Outputs: ``results/argus/<table>.md`` / ``.csv`` / ``.png``.
+"""
+
+import argparse
+import csv
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+import recbole_ext  # noqa: F401  (registers ARGUS)
+from recbole_ext import registry
+from recbole_ext.files import atomic_path, write_text_atomically
+
+from lab import runs
+from lab.datasets import ensure_dataset
+from lab.stats import mean_std, paired_difference
+
+STUDY = "argus"
+RESULTS = runs.RESULTS_DIR / STUDY
+CONFIGS = Path("lab") / "configs"
+DATASETS = ("ml-100k", "ml-latest-small", "amazon-games")
+BUILTINS = ("SASRec", "LightSANs", "SASRecF")
+OVERRIDES = {"state": "ERROR"}
+METRIC = "ndcg@10"
+SEEDS = 3
+
+#: every setting an ablation step switches on, and its value when off (the id-only core)
+OFF = {
+    "feedback_fields": {},
+    "feedback_loss_weights": {},
+    "time_context": False,
+    "absolute_time_context": False,
+    "item_feature_fields": [],
+    "item_hash_buckets": 0,
+    "MAX_ITEM_LIST_LENGTH": 50,
+    "train_batch_size": 32,
+    "use_target_context": False,
+}
+#: the ablation ladder: each row adds its settings (their values in the dataset's ARGUS.yaml) to the rows above
+STEPS = (
+    ("id-only core", ()),
+    ("+ feedback", ("feedback_fields", "feedback_loss_weights")),
+    ("+ hour/weekday/gap context", ("time_context",)),
+    ("+ absolute time", ("absolute_time_context",)),
+    ("+ item features", ("item_feature_fields", "item_hash_buckets")),
+    ("+ longer history", ("MAX_ITEM_LIST_LENGTH", "train_batch_size")),
+    ("+ target context", ("use_target_context",)),
+)
+#: why a step is not run on a dataset (its ARGUS.yaml leaves the step's settings off)
+NOT_APPLICABLE = {
+    "amazon-games": {
+        "+ feedback": "no feedback: amazon-games has no ratings",
+        "+ hour/weekday/gap context": "no real time: the timestamp is the position in the user's sequence",
+        "+ absolute time": "no real time: the timestamp is the position in the user's sequence",
+        "+ longer history": "~9 events per user: the 50-event history already holds nearly every sequence",
+        "+ target context": "nothing is known about the target event but its position",
+    },
+}
+#: the head-to-head's ARGUS rows: (label, ablation step whose settings it has, settings changed on top)
+HEAD_TO_HEAD = (
+    ("ARGUS id-only", 0, {}),
+    ("ARGUS everything", len(STEPS) - 1, {}),
+    ("ARGUS everything, use_target_context=False", len(STEPS) - 1, {"use_target_context": False}),
+)
+#: the long-history study (ml-latest-small): history lengths, each with ~1,600 events per batch
+HISTORY_DATASET = "ml-latest-small"
+HISTORY_LENGTHS = (50, 200, 500, 1000)
+EVENTS_PER_BATCH = 1600
+#: the scaling study: model sizes (with the dropout each size gets) x history lengths
+SIZES = {
+    "small": {"n_layers": 1, "n_heads": 1, "hidden_size": 32, "head_size": 32, "inner_size": 128,
+              "hidden_dropout_prob": 0.1, "attn_dropout_prob": 0.1},
+    "base": {},  # the defaults: 2 layers, 2 heads, 64 wide, dropout 0.2
+    "large": {"n_layers": 4, "n_heads": 4, "hidden_size": 128, "head_size": 128, "inner_size": 512,
+              "hidden_dropout_prob": 0.3, "attn_dropout_prob": 0.3},
+}
+SCALING_LENGTHS = (50, 200, 1000)
+
+
+# ----------------------------------------------------------------------------- settings of a row
+def protocol_files(dataset):
+    return [str(CONFIGS / "seq.yaml"), str(CONFIGS / f"seq_{dataset}.yaml")]
+
+
+def model_files(model, dataset):
+    """The protocol files, then ``seq_models/<dataset>/<model>.yaml`` when it exists (the benchmark's rule)."""
+    path = CONFIGS / "seq_models" / dataset / f"{model}.yaml"
+    return protocol_files(dataset) + ([str(path)] if path.is_file() else [])
+
+
+def _yaml(path):
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def everything(dataset):
+    """Every ablated setting as ARGUS runs it with the dataset's ARGUS.yaml (its defaults otherwise)."""
+    defaults = {}
+    for path in registry.model_yamls("ARGUS"):
+        defaults.update(_yaml(path))
+    for path in model_files("ARGUS", dataset):
+        defaults.update(_yaml(path))
+    return {key: defaults[key] for key in OFF}
+
+
+def row_settings(dataset, step, extra=None):
+    """Ablated settings of ladder row ``step`` (steps ``<= step`` on, later ones off), then ``extra``."""
+    full = everything(dataset)
+    settings = dict(OFF)
+    for _, keys in STEPS[1 : step + 1]:
+        settings.update({key: full[key] for key in keys})
+    settings.update(extra or {})
+    return settings
+
+
+def as_overrides(dataset, settings):
+    """The overrides that turn the dataset's ARGUS.yaml into ``settings``: only what differs, so the same
+    settings are always the same overrides (and the same record)."""
+    full = everything(dataset)
+    return {**OVERRIDES, **{key: value for key, value in settings.items() if full.get(key) != value}}
+
+
+def step_applies(dataset, step):
+    """A step is run when it changes something on this dataset (its settings are on in ARGUS.yaml)."""
+    _, keys = STEPS[step]
+    full = everything(dataset)
+    return step == 0 or any(full[key] != OFF[key] for key in keys)
+
+
+# ----------------------------------------------------------------------------- runs
+class Runner:
+    """Runs (or finds) records; ``cached_only`` never trains, built-ins train only with ``train_builtins``."""
+
+    def __init__(self, cached_only=False, train_builtins=False):
+        self.cached_only = cached_only
+        self.train_builtins = train_builtins
+
+    def record(self, model, dataset, files, overrides, seed, may_train=True):
+        ensure_dataset(dataset)
+        if self.cached_only or not may_train:
+            return runs.find_record(runs.run_key(model, dataset, files, overrides, seed))
+        started = time.time()
+        record = runs.cached_run(model, dataset, files, overrides, seed, study=STUDY)
+        if time.time() - started > 5:
+            print(f"trained {record['key']}: test {METRIC} {record['test_result'][METRIC]:.4f}, "
+                  f"{record['epochs']} epochs, {record['seconds_per_epoch']:.1f} s/epoch", flush=True)
+        return record
+
+    def builtin(self, model, dataset, seed):
+        return self.record(model, dataset, model_files(model, dataset), dict(OVERRIDES), seed, self.train_builtins)
+
+    def argus(self, dataset, settings, seed, files=None):
+        files = files or model_files("ARGUS", dataset)
+        return self.record("ARGUS", dataset, files, as_overrides(dataset, settings), seed)
+
+
+def seeds_of(count):
+    return [runs.SEED_BASE + index for index in range(count)]
+
+
+def run_rows(runner, rows, seeds, seed_order):
+    """``rows``: label -> callable(seed) -> record or None. Returns label -> {seed: record or None}."""
+    found = {label: {} for label in rows}
+    order = [(s, label) for s in seeds for label in rows] if seed_order == "first" else [
+        (s, label) for label in rows for s in seeds]
+    for seed, label in order:
+        found[label][seed] = rows[label](seed)
+    return found
+
+
+# ----------------------------------------------------------------------------- table cells
+def _values(records, key=METRIC, part="test_result"):
+    return {seed: r[part][key] for seed, r in records.items() if r is not None and key in r.get(part, {})}
+
+
+def _cell(values, digits=4):
+    return mean_std(list(values.values()), digits) if values else "missing"
+
+
+def _seeds_cell(records):
+    done = [r for r in records.values() if r is not None]
+    return f"{len(done)} of {len(records)}"
+
+
+def _epochs_cell(records):
+    return ", ".join(str(r["epochs"]) if r else "-" for r in records.values())
+
+
+def _seconds(records):
+    values = [r["seconds_per_epoch"] for r in records.values() if r is not None]
+    return statistics.mean(values) if values else None
+
+
+def _fmt(value, digits=3):
+    return "missing" if value is None else f"{value:.{digits}g}"
+
+
+def _mean(values):
+    return statistics.mean(values.values()) if values else None
+
+
+def _ratio(value, reference):
+    return "n/a" if value is None or not reference else f"{value / reference:.3f}"
+
+
+def _per_seed(values, seeds):
+    return ", ".join(f"{values[s]:.4f}" if s in values else "-" for s in seeds)
+
+
+def write_table(name, rows, command, notes=()):
+    """``results/argus/<name>.md`` (command, notes, table) and ``.csv``; returns the markdown."""
+    header = list(dict.fromkeys(column for row in rows for column in row))
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(row.get(h, "")) for h in header) + " |" for row in rows]
+    table = "\n".join(lines)
+    text = f"Command: `{command}`\n\n{table}\n" + "".join(f"\n{note}\n" for note in notes)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(RESULTS / f"{name}.md", text)
+    with atomic_path(RESULTS / f"{name}.csv") as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return text
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# ----------------------------------------------------------------------------- head-to-head
+def head_to_head(dataset, runner, n_seeds, seed_order):
+    """ARGUS id-only / everything / everything without target context against the built-ins."""
+    seeds = seeds_of(n_seeds)
+    rows = {}
+    for label, step, extra in HEAD_TO_HEAD:
+        settings = row_settings(dataset, step, extra)
+        rows[label] = lambda seed, settings=settings: runner.argus(dataset, settings, seed)
+    for model in BUILTINS:
+        rows[model] = lambda seed, model=model: runner.builtin(model, dataset, seed)
+    found = run_rows(runner, rows, seeds, seed_order)
+
+    test = {label: _values(records) for label, records in found.items()}
+    means = {label: _mean(values) for label, values in test.items()}
+    present = [m for m in BUILTINS if means[m] is not None]
+    best = max(present, key=lambda m: means[m]) if present else None
+    best_sl = max((m for m in ("SASRec", "LightSANs") if means[m] is not None), key=lambda m: means[m], default=None)
+    sasrec_seconds = _seconds(found["SASRec"])
+    table = []
+    for label, records in found.items():
+        seconds = _seconds(records)
+        row = {
+            "model": label,
+            "seeds": _seeds_cell(records),
+            f"test {METRIC}": _cell(test[label]),
+            f"test {METRIC} per seed": _per_seed(test[label], seeds),
+            f"x best built-in ({best or 'none yet'})": _ratio(means[label], means.get(best)),
+            f"x better of SASRec/LightSANs ({best_sl or 'none yet'})": _ratio(means[label], means.get(best_sl)),
+            f"- {best or 'best built-in'}, paired (± s.e.)": (
+                paired_difference(test[label], test[best]) if best and label != best else ""),
+            "best valid mrr@10": _cell(_values(records, "mrr@10", "best_valid_result")),
+            f"test {METRIC}, no history rule": _cell(_values(records, METRIC, "unfiltered_test_result")),
+            "epochs (per seed)": _epochs_cell(records),
+            "s/epoch": _fmt(seconds),
+            "x SASRec s/epoch": _ratio(seconds, sasrec_seconds),
+        }
+        table.append(row)
+    notes = [targets_line(dataset, means, found, best, best_sl, sasrec_seconds)]
+    if dataset == "amazon-games":
+        notes.append("On amazon-games nothing is known about a request but its history, so 'everything' has no "
+                     "target context and the use_target_context=False row is the same run.")
+    command = f"python -m lab.argus_study head2head --dataset={dataset} --seeds={n_seeds}"
+    text = write_table(f"head2head_{dataset}", table, command, notes)
+    plot_head_to_head(dataset, found)
+    return text
+
+
+def targets_line(dataset, means, found, best, best_sl, sasrec_seconds):
+    def verdict(value, reference, factor):
+        if value is None or not reference:
+            return "not measured yet"
+        return f"{value / reference:.3f} x ({'met' if value >= factor * reference else 'missed'}, target {factor:.2f} x)"
+
+    parts = [
+        f"id-only vs better of SASRec/LightSANs: {verdict(means['ARGUS id-only'], means.get(best_sl), 1.0)}",
+        f"everything vs best built-in: {verdict(means['ARGUS everything'], means.get(best), 1.10)}",
+        "everything, use_target_context=False vs best built-in: "
+        + verdict(means["ARGUS everything, use_target_context=False"], means.get(best), 1.0),
+    ]
+    argus_seconds = [_seconds(found[label]) for label, _, _ in HEAD_TO_HEAD if _seconds(found[label])]
+    if argus_seconds and sasrec_seconds:
+        worst = max(argus_seconds) / sasrec_seconds
+        parts.append(f"ARGUS epoch time / SASRec's: at most {worst:.3f} ({'met' if worst <= 0.1 else 'missed'}, target 0.1)")
+    else:
+        parts.append("epoch time vs SASRec: not measured yet")
+    built = ", ".join(f"{m} {_seeds_cell(found[m])} seeds" for m in BUILTINS)
+    return f"Targets ({dataset}; built-in records present: {built}): " + "; ".join(parts) + "."
+
+
+def plot_head_to_head(dataset, found):
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for index, (label, records) in enumerate(found.items()):
+        for k, record in enumerate(r for r in records.values() if r is not None):
+            xs = [p["seconds"] for p in record["curve"]]
+            ys = [p["valid"].get("mrr@10") for p in record["curve"]]
+            ax.plot(xs, ys, marker=".", color=f"C{index}", alpha=1.0 if k == 0 else 0.35, label=label if k == 0 else None)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel("training wall time (s, CPU)")
+    ax.set_ylabel("validation MRR@10")
+    ax.set_title(f"{dataset}: validation against training time")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(RESULTS / f"head2head_{dataset}.png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- ablation
+def ablation(dataset, runner, n_seeds, seed_order):
+    seeds = seeds_of(n_seeds)
+    rows, skipped = {}, {}
+    for step, (label, _) in enumerate(STEPS):
+        if step_applies(dataset, step):
+            settings = row_settings(dataset, step)
+            rows[label] = lambda seed, settings=settings: runner.argus(dataset, settings, seed)
+        else:
+            skipped[label] = NOT_APPLICABLE.get(dataset, {}).get(label, "off in this dataset's ARGUS.yaml")
+    found = run_rows(runner, rows, seeds, seed_order)
+    table, previous = [], None
+    for step, (label, _) in enumerate(STEPS):
+        if label in skipped:
+            table.append({"row": label, "seeds": "not run", f"test {METRIC}": skipped[label]})
+            continue
+        records = found[label]
+        test = _values(records)
+        row = {
+            "row": label,
+            "overrides of ARGUS.yaml": ", ".join(f"{k}={v}" for k, v in as_overrides(dataset, row_settings(dataset, step)).items()
+                                                 if k not in OVERRIDES) or "none",
+            "seeds": _seeds_cell(records),
+            f"test {METRIC}": _cell(test),
+            f"test {METRIC} per seed": _per_seed(test, seeds),
+            "best valid mrr@10": _cell(_values(records, "mrr@10", "best_valid_result")),
+            "- row above, paired (± s.e.)": paired_difference(test, previous) if previous is not None else "",
+            "epochs (per seed)": _epochs_cell(records),
+            "s/epoch": _fmt(_seconds(records)),
+        }
+        table.append(row)
+        previous = test
+    command = f"python -m lab.argus_study ablation --dataset={dataset} --seeds={n_seeds}"
+    notes = ["Each row adds its settings to the row above (values from "
+             f"lab/configs/seq_models/{dataset}/ARGUS.yaml); the last row is that file as it is."]
+    return write_table(f"ablation_{dataset}", table, command, notes)
+
+
+# ----------------------------------------------------------------------------- long histories and scaling
+def length_settings(length, size=None):
+    """The ml-latest-small 'everything' row with ``length``-event histories (``EVENTS_PER_BATCH`` events
+    a batch) and the model ``size``."""
+    settings = row_settings(HISTORY_DATASET, len(STEPS) - 1)
+    settings.update({"MAX_ITEM_LIST_LENGTH": length, "train_batch_size": max(1, round(EVENTS_PER_BATCH / length))})
+    return settings, dict(SIZES[size or "base"])
+
+
+def _length_run(runner, length, size, seed):
+    settings, sizes = length_settings(length, size)
+    overrides = {**as_overrides(HISTORY_DATASET, settings), **sizes}
+    return runner.record("ARGUS", HISTORY_DATASET, model_files("ARGUS", HISTORY_DATASET), overrides, seed)
+
+
+def history(runner, n_seeds, seed_order, lengths=HISTORY_LENGTHS):
+    seeds = seeds_of(n_seeds)
+    rows = {length: (lambda seed, length=length: _length_run(runner, length, None, seed)) for length in lengths}
+    found = run_rows(runner, rows, seeds, seed_order)
+    table = []
+    for length, records in found.items():
+        test = _values(records)
+        table.append({
+            "MAX_ITEM_LIST_LENGTH": length,
+            "train_batch_size (rows)": length_settings(length)[0]["train_batch_size"],
+            "seeds": _seeds_cell(records),
+            f"test {METRIC}": _cell(test),
+            "best valid mrr@10": _cell(_values(records, "mrr@10", "best_valid_result")),
+            "epochs (per seed)": _epochs_cell(records),
+            "s/epoch": _fmt(_seconds(records)),
+            "s/epoch x length 50": _ratio(_seconds(records), _seconds(found[lengths[0]])),
+        })
+    command = f"python -m lab.argus_study history --seeds={n_seeds}"
+    notes = [f"{HISTORY_DATASET}, the 'everything' row (lab/configs/seq_models/{HISTORY_DATASET}/ARGUS.yaml) with "
+             f"MAX_ITEM_LIST_LENGTH changed and about {EVENTS_PER_BATCH} events a batch (train_batch_size = "
+             f"{EVENTS_PER_BATCH} / length rows): every epoch trains on the same events, once each."]
+    text = write_table("history_ml-latest-small", table, command, notes)
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
+    xs = [length for length in lengths if _values(found[length])]
+    for ax, ys, label in (
+        (left, [_mean(_values(found[x])) for x in xs], f"test {METRIC}"),
+        (right, [_seconds(found[x]) for x in xs], "training s/epoch"),
+    ):
+        ax.plot(xs, ys, marker="o")
+        ax.set_xscale("log")
+        ax.set_xlabel("MAX_ITEM_LIST_LENGTH")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"ARGUS on {HISTORY_DATASET}: history length")
+    fig.tight_layout()
+    with atomic_path(RESULTS / "history_ml-latest-small.png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return text
+
+
+def scaling(runner, n_seeds, seed_order, lengths=SCALING_LENGTHS):
+    seeds = seeds_of(n_seeds)
+    rows = {(size, length): (lambda seed, size=size, length=length: _length_run(runner, length, size, seed))
+            for size in SIZES for length in lengths}
+    found = run_rows(runner, rows, seeds, seed_order)
+    table = []
+    for (size, length), records in found.items():
+        done = [r for r in records.values() if r is not None]
+        table.append({
+            "size": size,
+            "settings": ", ".join(f"{k}={v}" for k, v in SIZES[size].items()) or "defaults",
+            "parameters": done[0]["parameters"] if done else "missing",
+            "MAX_ITEM_LIST_LENGTH": length,
+            "seeds": _seeds_cell(records),
+            f"test {METRIC}": _cell(_values(records)),
+            "best valid mrr@10": _cell(_values(records, "mrr@10", "best_valid_result")),
+            "epochs (per seed)": _epochs_cell(records),
+            "s/epoch": _fmt(_seconds(records)),
+        })
+    command = f"python -m lab.argus_study scaling --seeds={n_seeds}"
+    notes = [f"{HISTORY_DATASET}, the 'everything' row with the size's settings and MAX_ITEM_LIST_LENGTH changed "
+             f"({EVENTS_PER_BATCH} events a batch)."]
+    text = write_table("scaling_ml-latest-small", table, command, notes)
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
+    for index, size in enumerate(SIZES):
+        xs = [length for length in lengths if _values(found[(size, length)])]
+        left.plot(xs, [_mean(_values(found[(size, x)])) for x in xs], marker="o", color=f"C{index}", label=size)
+        right.plot(xs, [_seconds(found[(size, x)]) for x in xs], marker="o", color=f"C{index}", label=size)
+    for ax, label in ((left, f"test {METRIC}"), (right, "training s/epoch")):
+        ax.set_xscale("log")
+        ax.set_xlabel("MAX_ITEM_LIST_LENGTH")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"ARGUS on {HISTORY_DATASET}: model size x history length")
+    fig.tight_layout()
+    with atomic_path(RESULTS / "scaling_ml-latest-small.png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return text
+
+
+# ----------------------------------------------------------------------------- item table memory
+def memory(catalogues=(10**4, 10**5, 10**6, 10**7), dim=64, features_per_item=3, vocabulary=1000):
+    """Parameters and memory of ARGUS's item token against catalogue size: exact tables against one
+    unified table (65,536 rows, the study's, and 524,288 rows x 3 hashes, the paper's), each item with
+    ``features_per_item`` feature values of a ``vocabulary``-value token_seq field (synthetic)."""
+    import torch
+
+    from recbole_ext.model.layers import ItemTokenEmbedding
+
+    table = []
+    for n_items in catalogues:
+        generator = torch.Generator().manual_seed(0)
+        features = torch.randint(1, vocabulary, (n_items, features_per_item), generator=generator)
+        feature_bytes = features.numel() * features.element_size()
+        for buckets in (0, 65536, 524288):
+            parameters = (n_items + vocabulary) * dim if buckets == 0 else buckets * dim
+            row = {
+                "catalogue (items)": f"{n_items:,}",
+                "item table": "exact (one row per item and per value)" if buckets == 0 else f"unified, {buckets:,} rows x 3 hashes",
+                "parameters": f"{parameters:,}",
+                "parameter MB (float32)": f"{parameters * 4 / 2**20:,.1f}",
+                "training MB (weights, grads, Adam's 2 moments)": f"{parameters * 16 / 2**20:,.1f}",
+                "feature ids MB (int64, data)": f"{feature_bytes / 2**20:,.1f}",
+            }
+            if buckets == 0 and parameters * 4 > 2**30:
+                row["ms per batch of 1,600 items (forward + backward)"] = "not built (over 1 GiB)"
+            else:
+                module = ItemTokenEmbedding(n_items, dim, {"genre": features}, {"genre": vocabulary}, buckets=buckets)
+                ids = torch.randint(1, n_items, (32, 50), generator=generator)
+                module(ids).sum().backward()  # warm-up
+                started = time.perf_counter()
+                for _ in range(5):
+                    module.zero_grad()
+                    module(ids).sum().backward()
+                row["ms per batch of 1,600 items (forward + backward)"] = f"{(time.perf_counter() - started) / 5 * 1000:.1f}"
+                assert sum(p.numel() for p in module.parameters()) == parameters
+                del module
+            table.append(row)
+    notes = [
+        f"Synthetic catalogues: every item has {features_per_item} values of one token_seq feature from a vocabulary of "
+        f"{vocabulary:,}; width {dim} (ARGUS's default hidden_size). The rest of the default ARGUS model "
+        "(transformer, heads, context tables) does not depend on the catalogue. The unified table's parameters "
+        "do not grow with the catalogue; only the items' feature ids (data the model reads by item id) do. "
+        "Exact tables above 1 GiB of weights were not allocated (their sizes are computed).",
+    ]
+    return write_table("item_table_memory", table, "python -m lab.argus_study memory", notes)
+
+
+# ----------------------------------------------------------------------------- command line
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m lab.argus_study", description=__doc__.split("\n\n")[0])
+    parser.add_argument("table", choices=("head2head", "ablation", "history", "scaling", "memory"))
+    parser.add_argument("--dataset", choices=DATASETS, default="ml-100k")
+    parser.add_argument("--seeds", type=int, default=SEEDS)
+    parser.add_argument("--seed_order", choices=("rows", "first"), default="first",
+                        help="first: seed 2020 of every row before later seeds; rows: all seeds of a row, then the next")
+    parser.add_argument("--cached_only", action="store_true", help="never train: tables from existing records")
+    parser.add_argument("--train_builtins", action="store_true", help="train built-in seeds without a record")
+    args = parser.parse_args(argv)
+    runner = Runner(cached_only=args.cached_only, train_builtins=args.train_builtins)
+    if args.table == "head2head":
+        print(head_to_head(args.dataset, runner, args.seeds, args.seed_order))
+    elif args.table == "ablation":
+        print(ablation(args.dataset, runner, args.seeds, args.seed_order))
+    elif args.table == "history":
+        print(history(runner, args.seeds, args.seed_order))
+    elif args.table == "scaling":
+        print(scaling(runner, args.seeds, args.seed_order))
+    else:
+        print(memory())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
