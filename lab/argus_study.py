@@ -547,6 +547,7 @@ def main(argv=None):
     parser.add_argument("--cached_only", action="store_true", help="never train: tables from existing records")
     parser.add_argument("--train_builtins", action="store_true", help="train built-in seeds without a record")
     args = parser.parse_args(argv)
+    sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value options from sys.argv: it gets none of these
     runner = Runner(cached_only=args.cached_only, train_builtins=args.train_builtins)
     if args.table == "head2head":
         print(head_to_head(args.dataset, runner, args.seeds, args.seed_order))
