@@ -13,7 +13,9 @@ The engine is PyTorch's; nothing here synchronises anything itself.
 """
 
 import hashlib
+import os
 import socket
+import sys
 
 import torch
 from torch.multiprocessing.spawn import ProcessException
@@ -76,7 +78,18 @@ def _rank_main(rank, model, dataset, config_files, overrides, queue):
             test_result=dict(result["test_result"]),
         )
     queue.put(summary)
+    torch.distributed.barrier()  # no rank tears the group down while another still talks to it
     torch.distributed.destroy_process_group()
+    _exit_rank()
+
+
+def _exit_rank():
+    # gloo's and ATen's worker threads can still be joinable when the interpreter tears down its
+    # C++ statics, which aborts the process ("terminate called without an active exception",
+    # SIGABRT) after its work is done; the result is already on the queue, so leave at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def run_data_parallel(model, dataset, config_files=None, overrides=None, nproc=2, world_size=-1,
