@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recbole_ext.errors import require
+
 KINDS = ("exact", "hnsw", "hnsw_l2")
 #: HNSW defaults: graph degree, build and search beam widths
 HNSW_M = 32
@@ -30,11 +32,7 @@ HNSW_EF_SEARCH = 128
 
 
 def _faiss():
-    try:
-        import faiss
-    except ImportError:
-        raise ImportError("ANN search needs faiss: pip install 'recbole_ext[serve]' (faiss-cpu)") from None
-    return faiss
+    return require("faiss", "serve", "ANN search")
 
 
 class ItemIndex:

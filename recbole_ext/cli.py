@@ -22,6 +22,7 @@ from pathlib import Path
 import recbole_ext  # noqa: F401  (applies compat, registers plugin models)
 from recbole_ext import registry
 from recbole_ext.data.atomic import check_atomic_file
+from recbole_ext.errors import UsageError
 from recbole_ext.files import write_text_atomically
 from recbole_ext.settings import SettingsError
 from recbole_ext.recommend import cli as recommend_cli
@@ -55,10 +56,6 @@ _TOOLS = ("hyperopt", "ray")
 _PARAM_TYPES = {"choice": 1, "uniform": 2, "quniform": 3, "loguniform": 2}
 _EMBEDDED_DATASETS = ("ml-100k",)
 _ATOMIC_SUFFIXES = ("inter", "user", "item")
-
-
-class UsageError(Exception):
-    """A bad command line: printed as one line, exit status 2."""
 
 
 def options_help(synopsis, options):
@@ -358,31 +355,42 @@ def positive_int(options, key, default):
     return value
 
 
+def _exit_code(error):
+    """The exit status of a user's error (its ``exit_code``; settings 2, other bad data 1), None otherwise."""
+    code = getattr(error, "exit_code", None)
+    if code is not None:
+        return code
+    if isinstance(error, SettingsError):
+        return 2
+    if isinstance(error, (ValueError, OSError, NaNLossError)):
+        return 1
+    return None
+
+
+def _message(error):
+    if isinstance(error, (FileExistsError, NotADirectoryError)):
+        return (f"'{os.path.normpath(error.filename)}' is a file where a folder must go (RecBole writes its log/ "
+                "and saved/ folders in the working folder): move it away")
+    return str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+
+
 def run_main(command):
     """Run ``command()``; a user's error ends as one line on stderr and a non-zero exit.
 
-    Exit 2: a bad command line (:class:`UsageError`). Exit 1: bad data or
-    settings found while loading or training (a missing field, a malformed
-    file, a NaN loss). ``RECBOLE_EXT_DEBUG=1`` shows the traceback instead.
+    Exit 2: the request is wrong (a bad command line, setting or id). Exit 1:
+    the data or a file is (a missing field, a malformed file, a NaN loss).
+    ``RECBOLE_EXT_DEBUG=1`` shows the traceback instead.
     """
     # RecBole's Config also reads sys.argv; everything it needs is passed explicitly.
     sys.argv = sys.argv[:1]
     try:
         return command() or 0
-    except (UsageError, SettingsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (FileExistsError, NotADirectoryError) as error:
-        if os.environ.get("RECBOLE_EXT_DEBUG"):
+    except Exception as error:
+        code = _exit_code(error)
+        if code is None or os.environ.get("RECBOLE_EXT_DEBUG"):
             raise
-        print(f"error: '{os.path.normpath(error.filename)}' is a file where a folder must go (RecBole writes its log/ and "
-              "saved/ folders in the working folder): move it away", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError, NaNLossError) as error:
-        if os.environ.get("RECBOLE_EXT_DEBUG"):
-            raise
-        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
-        return 1
+        print(f"error: {_message(error)}", file=sys.stderr)
+        return code
 
 
 def _main(argv):

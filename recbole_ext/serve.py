@@ -19,6 +19,7 @@ thread pool (the model is only read).
 
 from typing import Dict, List, Optional, Union
 
+from recbole_ext.errors import require
 from recbole_ext.recommend import Recommender
 from recbole_ext.recommend.errors import RecommendError, UnknownIdError
 
@@ -31,6 +32,7 @@ def _records(frame, drop=()):
 
 def create_app(recommender):
     """The FastAPI application answering for ``recommender``."""
+    require("fastapi", "serve", "the HTTP server")
     from fastapi import FastAPI, Query, Request
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field
@@ -86,8 +88,7 @@ def create_app(recommender):
 
 def serve(model_file, host="127.0.0.1", port=8000, data_path=None):
     """Load ``model_file`` once and answer HTTP requests until interrupted."""
-    import uvicorn
-
+    uvicorn = require("uvicorn", "serve", "the HTTP server")
     recommender = Recommender.from_checkpoint(model_file, data_path=data_path)
     print(f"serving {recommender.model_name} on {recommender.dataset_name} at http://{host}:{port}", flush=True)
     uvicorn.run(create_app(recommender), host=host, port=port, log_level="warning")

@@ -11,8 +11,9 @@ training. A bad option or an unknown id prints one line and exits with
 status 2; a model file that cannot be rebuilt prints one line and exits 1.
 """
 
-import os
 import sys
+
+from recbole_ext.errors import UsageError
 
 RECOMMEND_OPTIONS = {
     "recommend": "print a trained model's top-k (--model_file and one of --users, --similar_items, --history)",
@@ -35,10 +36,6 @@ _ALLOWED_OVERRIDES = ("data_path",)
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
-class CommandError(Exception):
-    """A bad command line: one line, exit status 2."""
-
-
 def is_command(options):
     return any(command in options for command in COMMANDS)
 
@@ -50,26 +47,26 @@ def _ids(value):
 def _positive(options, key, default):
     value = options.get(key, str(default))
     if not value.isdigit() or int(value) < 1:
-        raise CommandError(f"--{key} must be a positive integer, got '{value}'")
+        raise UsageError(f"--{key} must be a positive integer, got '{value}'")
     return int(value)
 
 
 def _boolean(options, key, default):
     value = options.get(key, str(default)).lower()
     if value not in _TRUE + _FALSE:
-        raise CommandError(f"--{key} must be True or False, got '{options[key]}'")
+        raise UsageError(f"--{key} must be True or False, got '{options[key]}'")
     return value in _TRUE
 
 
 def _check(options, overrides):
     commands = [command for command in COMMANDS if command in options]
     if len(commands) > 1:
-        raise CommandError(f"give one of --recommend, --export, --serve, not {', '.join('--' + c for c in commands)}")
+        raise UsageError(f"give one of --recommend, --export, --serve, not {', '.join('--' + c for c in commands)}")
     if "model_file" not in options:
-        raise CommandError(f"--{commands[0]} needs --model_file=F (a checkpoint written by training)")
+        raise UsageError(f"--{commands[0]} needs --model_file=F (a checkpoint written by training)")
     for key in overrides:
         if key not in _ALLOWED_OVERRIDES:
-            raise CommandError(f"--{key} does not apply to --{commands[0]} (settings come from the model file; "
+            raise UsageError(f"--{key} does not apply to --{commands[0]} (settings come from the model file; "
                                f"only --data_path may be given)")
     return commands[0]
 
@@ -77,10 +74,10 @@ def _check(options, overrides):
 def _recommend(recommender, options):
     queries = [key for key in _QUERIES if key in options]
     if len(queries) != 1:
-        raise CommandError("--recommend needs exactly one of --users=ID,..., --similar_items=ID,... or --history=ID,...")
+        raise UsageError("--recommend needs exactly one of --users=ID,..., --similar_items=ID,... or --history=ID,...")
     ids, k = _ids(options[queries[0]]), _positive(options, "topk", 10)
     if not ids:
-        raise CommandError(f"--{queries[0]} names no id")
+        raise UsageError(f"--{queries[0]} names no id")
     filter_seen = _boolean(options, "filter_seen", True)
     if queries[0] == "users":
         return recommender.recommend(ids, k=k, filter_seen=filter_seen)
@@ -109,11 +106,11 @@ def _run(command, options, overrides):
 
         port = options.get("port", "8000")
         if not port.isdigit() or not 0 < int(port) < 65536:
-            raise CommandError(f"--port must be a port number, got '{port}'")
+            raise UsageError(f"--port must be a port number, got '{port}'")
         serve(options["model_file"], options.get("host", "127.0.0.1"), int(port), overrides.get("data_path"))
         return
     if command == "export" and options["export"] in ("", "true"):
-        raise CommandError("--export needs a folder: --export=DIR")
+        raise UsageError("--export needs a folder: --export=DIR")
     recommender = Recommender.from_checkpoint(options["model_file"], data_path=overrides.get("data_path"))
     if command == "export":
         path = recommender.export(options["export"])
@@ -123,20 +120,5 @@ def _run(command, options, overrides):
 
 
 def run_command(options, overrides):
-    """Run ``--recommend``, ``--export`` or ``--serve``; returns the exit status."""
-    from recbole_ext.recommend.errors import ModelFileError, RecommendError
-
-    try:
-        _run(_check(options, overrides), options, overrides)
-        return 0
-    except CommandError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (ModelFileError, ImportError, OSError) as error:
-        if os.environ.get("RECBOLE_EXT_DEBUG"):
-            raise
-        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
-        return 1
-    except RecommendError as error:  # unknown ids, a query the model cannot answer
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    """Run ``--recommend``, ``--export`` or ``--serve`` (errors end in ``recbole_ext.cli.run_main``)."""
+    _run(_check(options, overrides), options, overrides)

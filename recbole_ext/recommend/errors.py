@@ -2,7 +2,9 @@
 
 
 class RecommendError(ValueError):
-    """A request the loaded model cannot answer (bad argument, unsupported for this model)."""
+    """A request the loaded model cannot answer (bad argument, unknown id, unsupported for this model)."""
+
+    exit_code = 2
 
 
 class UnknownIdError(RecommendError):
@@ -21,3 +23,5 @@ class UnknownIdError(RecommendError):
 
 class ModelFileError(RecommendError):
     """A model file that cannot be read or rebuilt (missing dataset, incompatible version)."""
+
+    exit_code = 1
