@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recbole_ext.ann import ItemIndex  # noqa: E402
+from lab.report import publish  # noqa: E402
 
 
 def synthetic_catalogue(n_items, n_queries, dim=64, clusters=1000, seed=0):
@@ -134,11 +135,7 @@ def main():
         lines += benchmark(name, *fitted_catalogue(directory, args.synthetic, args.queries), args)
     if args.synthetic:
         lines += benchmark("synthetic clusters", *synthetic_catalogue(args.synthetic, args.queries), args)
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
+    publish(lines, args.output)
 
 
 if __name__ == "__main__":

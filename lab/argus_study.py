@@ -341,13 +341,9 @@ def plot_head_to_head(dataset, found):
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlabel("training wall time (s, CPU)")
     ax.set_ylabel("validation MRR@10")
-    ax.set_title(f"{dataset}: validation against training time")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(RESULTS / f"head2head_{dataset}.png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    _save_figure(plt, fig, f"{dataset}: validation against training time", f"head2head_{dataset}.png")
 
 
 # ----------------------------------------------------------------------------- ablation
@@ -433,16 +429,24 @@ def history(runner, n_seeds, seed_order, lengths=HISTORY_LENGTHS):
         (right, [_seconds(found[x]) for x in xs], "training s/epoch"),
     ):
         ax.plot(xs, ys, marker="o")
-        ax.set_xscale("log")
-        ax.set_xlabel("MAX_ITEM_LIST_LENGTH")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"ARGUS on {HISTORY_DATASET}: history length")
+        _length_axis(ax, label)
+    _save_figure(plt, fig, f"ARGUS on {HISTORY_DATASET}: history length", "history_ml-latest-small.png")
+    return text
+
+
+def _length_axis(ax, ylabel):
+    ax.set_xscale("log")
+    ax.set_xlabel("MAX_ITEM_LIST_LENGTH")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+
+
+def _save_figure(plt, fig, title, name):
+    fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(RESULTS / "history_ml-latest-small.png") as tmp:
+    with atomic_path(RESULTS / name) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    return text
 
 
 def scaling(runner, n_seeds, seed_order, lengths=SCALING_LENGTHS):
@@ -475,16 +479,9 @@ def scaling(runner, n_seeds, seed_order, lengths=SCALING_LENGTHS):
         left.plot(xs, [_mean(_values(found[(size, x)])) for x in xs], marker="o", color=f"C{index}", label=size)
         right.plot(xs, [_seconds(found[(size, x)]) for x in xs], marker="o", color=f"C{index}", label=size)
     for ax, label in ((left, f"test {METRIC}"), (right, "training s/epoch")):
-        ax.set_xscale("log")
-        ax.set_xlabel("MAX_ITEM_LIST_LENGTH")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
+        _length_axis(ax, label)
         ax.legend()
-    fig.suptitle(f"ARGUS on {HISTORY_DATASET}: model size x history length")
-    fig.tight_layout()
-    with atomic_path(RESULTS / "scaling_ml-latest-small.png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    _save_figure(plt, fig, f"ARGUS on {HISTORY_DATASET}: model size x history length", "scaling_ml-latest-small.png")
     return text
 
 

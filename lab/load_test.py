@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lab.report import publish
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -131,11 +133,7 @@ def main():
         f"| {result['requests']:,} | {result['ok']:,} | {args.concurrency} | {result['seconds']:.1f} | "
         f"{result['rps']:,.0f} | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | {result['mean_ms']:.1f} |",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
+    publish(lines, args.output)
 
 
 if __name__ == "__main__":

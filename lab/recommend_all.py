@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import recbole_ext  # noqa: E402,F401
 from recbole_ext.recommend import Recommender  # noqa: E402
+from lab.report import publish  # noqa: E402
 
 
 def memory_kib(key):
@@ -101,11 +102,7 @@ def main():
             f"{result['users'] / result['seconds']:,.0f} | {result['rss_before_mib']:.0f} | "
             f"{result['peak_mib']:.0f} | {result['added_mib']:.0f} |"
         )
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
+    publish(lines, args.output)
 
 
 if __name__ == "__main__":
