@@ -205,6 +205,80 @@ def test_forward_shapes_and_loss(mixed_dataset):
     assert model.dense_embedding[-1].weight.grad.abs().sum() > 0
 
 
+# ---------------------------------------------------------------- embedding regularisation and optimizers
+
+
+def test_embedding_reg_weight_adds_squared_norm_of_the_batch_rows(mixed_dataset):
+    config, dataset = mixed_dataset
+    batch = dataset.inter_feat[:8]
+    init_seed(7, True)
+    model = Wukong(config, dataset)
+    model.eval()  # no dropout: both losses see the same network
+    plain = model.calculate_loss(batch)
+    categorical = model.embed_features(batch)[:, : model.num_embeddings - model.num_dense_fields]
+    penalty = categorical.pow(2).sum(dim=(1, 2)).mean()
+    with settings_changed(config, embedding_reg_weight=0.5):
+        init_seed(7, True)
+        regularised = Wukong(config, dataset)
+    regularised.eval()
+    assert penalty > 0
+    assert torch.allclose(regularised.calculate_loss(batch), plain + 0.5 * penalty, atol=1e-6)
+
+
+def _trainer(config, dataset):
+    """Wukong and the trainer every run gets (the runner's ``with_plugin_settings`` class)."""
+    from recbole.utils import get_trainer
+
+    from recbole_ext.trainer import with_plugin_settings
+
+    model = Wukong(config, dataset)
+    return model, with_plugin_settings(get_trainer(config["MODEL_TYPE"], "Wukong"))(config, model)
+
+
+def test_embedding_tables_and_dense_part_split_every_parameter_once(mixed_dataset):
+    config, dataset = mixed_dataset
+    model = Wukong(config, dataset)
+    sparse, dense = model.embedding_parameters(), model.dense_parameters()
+    assert {id(p) for p in sparse}.isdisjoint(id(p) for p in dense)
+    assert len(sparse) + len(dense) == len(list(model.parameters()))
+    assert model.token_embedding_table.embedding.weight in sparse
+
+
+def test_embedding_learning_rate_gives_the_tables_their_own_group(mixed_dataset):
+    config, dataset = mixed_dataset
+    with settings_changed(config, embedding_learning_rate=0.05):
+        model, trainer = _trainer(config, dataset)
+    groups = trainer.optimizer.param_groups
+    assert [group["lr"] for group in groups] == [config["learning_rate"], 0.05]
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in model.embedding_parameters()}
+
+
+def test_adagrad_trains_the_tables_and_the_learner_the_rest(mixed_dataset):
+    from recbole_ext.model.wukong import SplitOptimizer
+
+    config, dataset = mixed_dataset
+    with settings_changed(config, embedding_optimizer="adagrad", embedding_learning_rate=0.05):
+        model, trainer = _trainer(config, dataset)
+    optimizer = trainer.optimizer
+    assert isinstance(optimizer, SplitOptimizer)
+    assert isinstance(optimizer.sparse, torch.optim.Adagrad) and isinstance(optimizer.dense, torch.optim.Adam)
+    assert optimizer.sparse.param_groups[0]["lr"] == 0.05
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer.zero_grad()
+    model.calculate_loss(dataset.inter_feat[:16]).backward()
+    optimizer.step()
+    moved = [not torch.equal(b, p) for b, p in zip(before, model.parameters())]
+    assert sum(moved) > len(moved) // 2  # both parts stepped
+    assert model.token_embedding_table.embedding.weight in optimizer.sparse.param_groups[0]["params"]
+    # the state of both optimizers round-trips (the resumable last checkpoint saves it)
+    state = optimizer.state_dict()
+    assert set(state) == {"dense", "sparse"} and state["sparse"]["state"]
+    with settings_changed(config, embedding_optimizer="adagrad", embedding_learning_rate=0.05):
+        _, other = _trainer(config, dataset)
+    other.optimizer.load_state_dict(state)
+    assert torch.equal(other.optimizer.sparse.state_dict()["state"][0]["sum"], state["sparse"]["state"][0]["sum"])
+
+
 # ---------------------------------------------------------------- 4th-order task: depth matters
 
 
@@ -388,3 +462,19 @@ def test_scaling_summary_averages_seeds_per_configuration():
     assert (first["config"], first["seeds"], second["seeds"]) == ("a", 2, 1)
     assert abs(first["test_auc"] - 0.75) < 1e-12 and abs(first["test_auc_std"] - 0.0707107) < 1e-6
     assert second["test_auc_std"] == 0.0
+
+
+def test_scaling_ends_compare_top_and_bottom_rung_by_seed():
+    from lab.scaling import ends_of_ladders
+
+    def row(config, macs, seed, auc):
+        return {"model": "Wukong", "config": config, "macs_all_ops": macs, "seed": seed, "test_auc": auc}
+
+    rows = [row("small", 10.0, 2020, 0.70), row("small", 10.0, 2021, 0.72), row("mid", 100.0, 2020, 0.9),
+            row("big", 1000.0, 2020, 0.75), row("big", 1000.0, 2021, 0.78)]
+    (end,) = ends_of_ladders(rows)
+    assert (end["bottom"], end["top"], end["flops_ratio"]) == (0.71, 0.765, 100.0)
+    assert abs(end["difference"] - 0.055) < 1e-12
+    assert abs(end["spread"] - (0.03 / 2 ** 0.5)) < 1e-12  # the larger seed std: the top rung's
+    assert end["above_spread"]
+    assert end["paired"].startswith("+0.0550 ± 0.0050 (2 seeds)")

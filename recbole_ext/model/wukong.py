@@ -28,6 +28,7 @@ from recbole.model.init import xavier_normal_initialization
 from recbole.model.layers import FMEmbedding, MLPLayers
 
 from recbole_ext.data.float_check import FloatCheckedDataset
+from recbole_ext.trainer.param_groups import ParamGroupTrainer
 
 
 def optimized_fm(x, y):
@@ -115,6 +116,60 @@ class WukongLayer(nn.Module):
         return self.norm(combined + self.residual(x))
 
 
+class SplitOptimizer(torch.optim.Optimizer):
+    """One optimizer object over two: ``dense`` (the trainer's ``learner``) and
+    ``sparse`` (the embedding tables), stepped together.
+
+    Its ``param_groups`` are the two optimizers' own group dicts, so a
+    scheduler or a step hook (the weight average) sees every parameter; its
+    state dict holds both optimizers' state dicts.
+    """
+
+    def __init__(self, dense, sparse):
+        self.dense, self.sparse = dense, sparse
+        super().__init__([{"params": []}], {})
+        self.param_groups = dense.param_groups + sparse.param_groups
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = self.dense.step(closure)
+        self.sparse.step()
+        return loss
+
+    def zero_grad(self, set_to_none=True):
+        self.dense.zero_grad(set_to_none)
+        self.sparse.zero_grad(set_to_none)
+
+    def state_dict(self):
+        return {"dense": self.dense.state_dict(), "sparse": self.sparse.state_dict()}
+
+    def load_state_dict(self, state_dict):
+        self.dense.load_state_dict(state_dict["dense"])
+        self.sparse.load_state_dict(state_dict["sparse"])
+
+
+class WukongTrainer(ParamGroupTrainer):
+    """RecBole's trainer with Wukong's embedding-table optimizer.
+
+    ``embedding_optimizer: adagrad`` trains the embedding tables with
+    AdaGrad at ``embedding_learning_rate`` and the rest with ``learner`` at
+    ``learning_rate``, as large recommendation models train their sparse and
+    dense parameters apart. ``same`` (default): one ``learner`` for all
+    parameters, the embedding tables at ``embedding_learning_rate`` when it
+    is set (through :meth:`Wukong.optimizer_param_groups`).
+    """
+
+    def _build_optimizer(self, **kwargs):
+        if self.config["embedding_optimizer"] != "adagrad" or "params" in kwargs:
+            return super()._build_optimizer(**kwargs)
+        learning_rate = kwargs.get("learning_rate", self.learning_rate)
+        dense = super()._build_optimizer(params=self.model.dense_parameters(), **kwargs)
+        sparse = torch.optim.Adagrad(
+            self.model.embedding_parameters(), lr=self.config["embedding_learning_rate"] or learning_rate
+        )
+        return SplitOptimizer(dense, sparse)
+
+
 class Wukong(ContextRecommender):
     r"""Wukong: a stack of factorization-machine layers with a linear-compress
     bypass, built to keep improving as the model is scaled up (Zhang et al.,
@@ -126,6 +181,7 @@ class Wukong(ContextRecommender):
     """
 
     dataset_class = FloatCheckedDataset
+    trainer_class = WukongTrainer
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -139,6 +195,8 @@ class Wukong(ContextRecommender):
         self.dense_mlp_sizes = config["dense_mlp_sizes"]
         self.dropout_prob = config["dropout_prob"]
         self.embeddings_per_field = config["embeddings_per_field"]
+        self.embedding_reg_weight = config["embedding_reg_weight"]
+        self.embedding_learning_rate = config["embedding_learning_rate"]
         self._check_config(config, dataset)
         if self.embeddings_per_field > 1:
             self._widen_categorical_tables()
@@ -199,6 +257,27 @@ class Wukong(ContextRecommender):
                 nn.Embedding(dim, width) for dim in self.token_seq_field_dims
             )
 
+    def embedding_parameters(self):
+        """The categorical embedding tables (token and token_seq fields)."""
+        tables = [self.token_embedding_table] if self.token_field_names else []
+        if self.token_seq_field_names:
+            tables.append(self.token_seq_embedding_table)
+        return [p for table in tables for p in table.parameters()]
+
+    def dense_parameters(self):
+        """Every trainable parameter but the embedding tables."""
+        sparse = {id(p) for p in self.embedding_parameters()}
+        return [p for p in self.parameters() if id(p) not in sparse]
+
+    def optimizer_param_groups(self, learning_rate):
+        """Torch parameter groups: the embedding tables at ``embedding_learning_rate`` when set."""
+        if self.embedding_learning_rate is None:
+            return self.parameters()
+        return [
+            {"params": self.dense_parameters(), "lr": learning_rate},
+            {"params": self.embedding_parameters(), "lr": self.embedding_learning_rate},
+        ]
+
     def _build_interaction_stack(self):
         layers = []
         num_inputs = self.num_embeddings
@@ -218,6 +297,11 @@ class Wukong(ContextRecommender):
 
     def embed_features(self, interaction):
         """``X_0``: ``[batch, n, d]``, sparse embeddings then dense ones."""
+        categorical, other = self._embedding_parts(interaction)
+        return torch.cat(categorical + other, dim=1)
+
+    def _categorical_parts(self, interaction):
+        """The token_seq and token blocks of ``X_0`` (the rows of the embedding tables the batch reads)."""
         parts = []
         token_seq = self.embed_token_seq_fields(
             [interaction[field] for field in self.token_seq_field_names]
@@ -227,6 +311,11 @@ class Wukong(ContextRecommender):
         if self.token_field_names:
             tokens = torch.stack([interaction[field] for field in self.token_field_names], dim=1)
             parts.append(self._split_field_embeddings(self.embed_token_fields(tokens)))
+        return parts
+
+    def _embedding_parts(self, interaction):
+        """The blocks of ``X_0``: ``(categorical ones, float_seq and dense ones)``."""
+        parts = []
         float_seq = self.embed_float_seq_fields(
             [interaction[field] for field in self.float_seq_field_names]
         )
@@ -234,7 +323,7 @@ class Wukong(ContextRecommender):
             parts.append(float_seq)
         if self.num_dense_fields:
             parts.append(self._embed_dense(interaction))
-        return torch.cat(parts, dim=1)
+        return self._categorical_parts(interaction), parts
 
     def _split_field_embeddings(self, embedded):
         """``[batch, fields, m * d]`` -> ``[batch, fields * m, d]``."""
@@ -252,13 +341,23 @@ class Wukong(ContextRecommender):
 
     def forward(self, interaction):
         """Click logit, ``[batch]``."""
-        x = self.embed_features(interaction)
+        return self._logit(self.embed_features(interaction))
+
+    def _logit(self, x):
         for layer in self.interaction_stack:
             x = layer(x)
         return self.head(x.flatten(start_dim=1)).squeeze(-1)
 
     def calculate_loss(self, interaction):
-        return self.loss(self.forward(interaction), interaction[self.LABEL])
+        """BCE, plus ``embedding_reg_weight`` times the squared L2 norm of the
+        categorical embeddings the batch reads (per example): only the table
+        rows of the batch are regularised, each as often as it is seen."""
+        categorical, other = self._embedding_parts(interaction)
+        loss = self.loss(self._logit(torch.cat(categorical + other, dim=1)), interaction[self.LABEL])
+        if self.embedding_reg_weight and categorical:
+            squares = sum(part.pow(2).sum(dim=(1, 2)) for part in categorical)
+            loss = loss + self.embedding_reg_weight * squares.mean()
+        return loss
 
     def predict(self, interaction):
         return self.sigmoid(self.forward(interaction))
