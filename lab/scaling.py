@@ -28,6 +28,7 @@ share thop's unit.
 
     python -m lab.scaling --dataset=ml-latest-small --seeds=3
     python -m lab.scaling --dataset=ml-latest-small --flops_only
+    python -m lab.scaling --dataset=ml-latest-small --models=Wukong,DCNV2 --rungs=1,2,3,4,5 --seeds=2
 """
 
 import argparse
@@ -277,6 +278,22 @@ def rung_row(model_name, rung, dataset, config_files, overrides, seed, flops):
     }
 
 
+def parse_rungs(text, models):
+    """Per model, the rung numbers (1-based) to run: every rung when ``text`` is None; an error line (str)
+    when a number is not a rung of some ladder."""
+    if text is None:
+        return {name: list(range(1, len(LADDERS[name]) + 1)) for name in models}
+    try:
+        numbers = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        return f"--rungs: '{text}' is not a comma-separated list of rung numbers"
+    for name in models:
+        wrong = [number for number in numbers if not 1 <= number <= len(LADDERS[name])]
+        if wrong or not numbers:
+            return f"--rungs: {name} has rungs 1 to {len(LADDERS[name])}, not {text}"
+    return {name: numbers for name in models}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="ml-latest-small", help="ml-100k, ml-latest-small or frappe")
@@ -287,12 +304,17 @@ def main(argv=None):
     parser.add_argument("--batch_size", type=int, default=None, help="train_batch_size (default: RecBole's, 2048)")
     parser.add_argument("--learning_rate", type=float, default=None, help="default: each model's own")
     parser.add_argument("--models", default="Wukong,DCNV2,DeepFM", help="comma-separated, from " + ",".join(LADDERS))
+    parser.add_argument("--rungs", default=None,
+                        help="comma-separated rung numbers, 1 = the smallest (default: every rung of each ladder)")
     parser.add_argument("--flops_only", action="store_true", help="count FLOPs of the ladders, train nothing, write nothing")
     args = parser.parse_args(argv)
     models = [name.strip() for name in args.models.split(",") if name.strip()]
     unknown = [name for name in models if name not in LADDERS]
     if unknown:
         parser.error(f"--models: no ladder for {', '.join(unknown)} (have {', '.join(LADDERS)})")
+    rungs = parse_rungs(args.rungs, models)
+    if isinstance(rungs, str):
+        parser.error(rungs)
     ensure_dataset(args.dataset, args.data_path)
     config_files = ctr_config_files(args.dataset, args.epochs)
     common = {"show_progress": False, "data_path": args.data_path}
@@ -303,7 +325,7 @@ def main(argv=None):
     if args.learning_rate:
         common["learning_rate"] = args.learning_rate
     rows = []
-    ladder = [(model_name, rung) for model_name in models for rung in LADDERS[model_name]]
+    ladder = [(model_name, LADDERS[model_name][number - 1]) for model_name in models for number in rungs[model_name]]
     for model_name, rung in ladder:
         overrides = {**rung, **common}
         flops = count_flops(model_name, args.dataset, config_files, overrides)

@@ -478,3 +478,12 @@ def test_scaling_ends_compare_top_and_bottom_rung_by_seed():
     assert abs(end["spread"] - (0.03 / 2 ** 0.5)) < 1e-12  # the larger seed std: the top rung's
     assert end["above_spread"]
     assert end["paired"].startswith("+0.0550 ± 0.0050 (2 seeds)")
+
+
+def test_scaling_rungs_pick_ladder_entries_and_reject_missing_ones():
+    from lab.scaling import LADDERS, parse_rungs
+
+    assert parse_rungs(None, ["DCNV2"]) == {"DCNV2": list(range(1, len(LADDERS["DCNV2"]) + 1))}
+    assert parse_rungs("1,3", ["Wukong", "DeepFM"]) == {"Wukong": [1, 3], "DeepFM": [1, 3]}
+    assert parse_rungs("0", ["Wukong"]).startswith("--rungs: Wukong has rungs 1 to")
+    assert parse_rungs("2,x", ["Wukong"]).startswith("--rungs: '2,x' is not")
