@@ -63,13 +63,17 @@ def test_error_lists_valid_choices(capsys):
         ("reg_weight loguniform 2,1", "needs 2 comma-separated numbers"),
         ("reg_weight normal 0,1", "unknown type 'normal'"),
         ("alpha", "expected 'name type values'"),
+        ("learnin_rate choice [0.01,0.1]", "'learnin_rate' is not a setting of WALS; did you mean learning_rate"),
+        ("epochs choice [1,0]", "choice 0 for 'epochs' must be >= 1"),
+        ("solver choice ['cg','lu']", "choice 'lu' for 'solver' must be one of cg, cholesky"),
     ],
 )
-def test_bad_params_file_lines(tmp_path, capsys, line, message):
+def test_a_bad_params_file_line_is_one_line_before_any_trial(tmp_path, capsys, line, message):
     params = tmp_path / "bad.test"
     params.write_text(f"embedding_size choice [8,16]\n{line}\n")
     assert cli.main(["--model=WALS", f"--params_file={params}"]) == 2
     err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
     assert f"{params}:2:" in err and message in err
 
 

@@ -65,22 +65,6 @@ def test_a_yaml_syntax_error_names_file_line_and_column(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "line,message",
-    [
-        ("learnin_rate choice [0.01,0.1]", "'learnin_rate' is not a setting of WALS; did you mean learning_rate"),
-        ("epochs choice [1,0]", "choice 0 for 'epochs' must be >= 1"),
-        ("solver choice ['cg','lu']", "choice 'lu' for 'solver' must be one of cg, cholesky"),
-    ],
-)
-def test_a_bad_params_file_line_is_refused_before_any_trial(tmp_path, capsys, line, message):
-    params = tmp_path / "space.test"
-    params.write_text(f"embedding_size choice [8,16]\n{line}\n")
-    assert cli.main(["--model=WALS", f"--params_file={params}"]) == 2
-    err = _one_line(capsys)
-    assert f"{params}:2:" in err and message in err
-
-
-@pytest.mark.parametrize(
     "content,message",
     [
         ("\ufeffuser_id:token\titem_id:token\nu1\ti1\n", "bad.inter:1: the file starts with a byte-order mark"),
