@@ -154,14 +154,19 @@ def write_table(rows, csv_path, md_path, command):
     write_text_atomically(md_path, "\n".join(lines) + "\n")
 
 
-def mean_by_config(rows):
-    """Per (model, config): FLOPs, params, the epochs each seed ran, and the mean and sample std of the
-    best validation AUC and test AUC / LogLoss over seeds."""
+def runs_by_config(rows):
+    """``{(model, config): [its rows, one per seed]}`` in the order the rows come."""
     groups = {}
     for row in rows:
         groups.setdefault((row["model"], row["config"]), []).append(row)
+    return groups
+
+
+def mean_by_config(rows):
+    """Per (model, config): FLOPs, params, the epochs each seed ran, and the mean and sample std of the
+    best validation AUC and test AUC / LogLoss over seeds."""
     summary = []
-    for (model_name, config_key), group in groups.items():
+    for (model_name, config_key), group in runs_by_config(rows).items():
         entry = {"model": model_name, "config": config_key, "seeds": len(group)}
         for key in ("flops_recbole", "macs_all_ops", "params"):
             entry[key] = group[0][key]
@@ -196,12 +201,10 @@ def ends_of_ladders(rows, metric="test_auc"):
     the larger of their two seed spreads (sample std), whether the difference exceeds it, and the
     difference paired by seed (the same seed is the same split), mean ± standard error."""
     ends = []
-    for model_name in dict.fromkeys(row["model"] for row in rows):
-        own = [row for row in rows if row["model"] == model_name]
-        by_config = {}
-        for row in own:
-            by_config.setdefault(row["config"], []).append(row)
-        ordered = sorted(by_config.values(), key=lambda group: group[0]["macs_all_ops"])
+    groups = runs_by_config(rows)
+    for model_name in dict.fromkeys(model for model, _ in groups):
+        own = [group for (model, _), group in groups.items() if model == model_name]
+        ordered = sorted(own, key=lambda group: group[0]["macs_all_ops"])
         if len(ordered) < 2:
             continue
         bottom, top = ordered[0], ordered[-1]

@@ -5,6 +5,8 @@ command line, setting or id; 1: the data or a file is) and a one-line message;
 :func:`recbole_ext.cli.run_main` prints that line and exits with that status.
 """
 
+import importlib
+
 
 class UsageError(Exception):
     """A bad command line: one line, exit status 2."""
@@ -20,8 +22,6 @@ class MissingExtraError(ImportError):
 
 def require(module, extra, what):
     """``module`` imported, or :class:`MissingExtraError` naming the extra that installs it."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:

@@ -11,7 +11,6 @@ training. A bad option or an unknown id prints one line and exits with
 status 2; a model file that cannot be rebuilt prints one line and exits 1.
 """
 
-import sys
 
 from recbole_ext.errors import UsageError
 
