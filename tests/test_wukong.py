@@ -205,35 +205,6 @@ def test_forward_shapes_and_loss(mixed_dataset):
     assert model.dense_embedding[-1].weight.grad.abs().sum() > 0
 
 
-def test_first_order_term_adds_one_bias_per_feature_value_to_the_logit(mixed_dataset):
-    config, dataset = mixed_dataset
-    batch = dataset.inter_feat[:8]
-    with settings_changed(config, first_order_term=True):
-        model = Wukong(config, dataset)
-    model.eval()
-    before = model.forward(batch)
-    token_biases = model.first_order_linear.token_embedding_table.embedding.weight
-    with torch.no_grad():
-        token_biases.add_(0.25)  # each example reads one bias per token field: user_id, item_id, city
-    assert torch.allclose(model.forward(batch) - before, torch.full((8,), 3 * 0.25), atol=1e-5)
-    model.calculate_loss(batch).backward()
-    assert token_biases.grad.abs().sum() > 0
-
-
-def test_fm_term_adds_the_pairwise_dot_products_of_x0_to_the_logit(mixed_dataset):
-    config, dataset = mixed_dataset
-    batch = dataset.inter_feat[:8]
-    init_seed(3, True)
-    plain = Wukong(config, dataset).eval()
-    with settings_changed(config, fm_term=True):
-        init_seed(3, True)
-        with_fm = Wukong(config, dataset).eval()
-    x0 = with_fm.embed_features(batch)
-    n = x0.shape[1]
-    pairwise = sum((x0[:, i] * x0[:, j]).sum(-1) for i in range(n) for j in range(i + 1, n))
-    assert torch.allclose(with_fm.forward(batch) - plain.forward(batch), pairwise, atol=1e-5)
-
-
 # ---------------------------------------------------------------- embedding regularisation and optimizers
 
 

@@ -25,7 +25,7 @@ from torch import nn
 
 from recbole.model.abstract_recommender import ContextRecommender
 from recbole.model.init import xavier_normal_initialization
-from recbole.model.layers import BaseFactorizationMachine, FMEmbedding, MLPLayers
+from recbole.model.layers import FMEmbedding, MLPLayers
 
 from recbole_ext.data.float_check import FloatCheckedDataset
 from recbole_ext.trainer.param_groups import ParamGroupTrainer
@@ -197,18 +197,14 @@ class Wukong(ContextRecommender):
         self.embeddings_per_field = config["embeddings_per_field"]
         self.embedding_reg_weight = config["embedding_reg_weight"]
         self.embedding_learning_rate = config["embedding_learning_rate"]
-        self.first_order_term = config["first_order_term"]
-        self.fm_term = BaseFactorizationMachine(reduce_sum=True) if config["fm_term"] else None
         self._check_config(config, dataset)
         if self.embeddings_per_field > 1:
             self._widen_categorical_tables()
 
-        # Wukong embeds float fields with its own MLP: drop the parent's unused
-        # table so it is not trained. The parent's first-order term (one bias
-        # per feature value, as in DeepFM and AutoInt) is kept only on request.
+        # Wukong embeds float fields with its own MLP and has no first-order
+        # term: drop the parent's unused tables so they are not trained.
         self.float_embedding_table = None
-        if not self.first_order_term:
-            self.first_order_linear = None
+        self.first_order_linear = None
         self.num_dense_fields = len(self.float_field_names)
         if self.num_dense_fields:
             self.dense_embedding = mlp_with_linear_output(
@@ -345,23 +341,19 @@ class Wukong(ContextRecommender):
 
     def forward(self, interaction):
         """Click logit, ``[batch]``."""
-        return self._logit(self.embed_features(interaction), interaction)
+        return self._logit(self.embed_features(interaction))
 
-    def _logit(self, x, interaction):
-        wide = self.fm_term(x).squeeze(-1) if self.fm_term is not None else 0.0
+    def _logit(self, x):
         for layer in self.interaction_stack:
             x = layer(x)
-        logit = self.head(x.flatten(start_dim=1)).squeeze(-1) + wide
-        if self.first_order_linear is not None:
-            logit = logit + self.first_order_linear(interaction).squeeze(-1)
-        return logit
+        return self.head(x.flatten(start_dim=1)).squeeze(-1)
 
     def calculate_loss(self, interaction):
         """BCE, plus ``embedding_reg_weight`` times the squared L2 norm of the
         categorical embeddings the batch reads (per example): only the table
         rows of the batch are regularised, each as often as it is seen."""
         categorical, other = self._embedding_parts(interaction)
-        loss = self.loss(self._logit(torch.cat(categorical + other, dim=1), interaction), interaction[self.LABEL])
+        loss = self.loss(self._logit(torch.cat(categorical + other, dim=1)), interaction[self.LABEL])
         if self.embedding_reg_weight and categorical:
             squares = sum(part.pow(2).sum(dim=(1, 2)) for part in categorical)
             loss = loss + self.embedding_reg_weight * squares.mean()
