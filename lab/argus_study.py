@@ -19,6 +19,7 @@ written only where they differ from the file, so a row that two tables share is 
 
     python -m lab.argus_study head2head --dataset=ml-100k --seeds=3
     python -m lab.argus_study ablation --dataset=ml-latest-small --seeds=3
+    python -m lab.argus_study core --dataset=ml-100k --seeds=3  # id-only core with SASRec's design choices
     python -m lab.argus_study history --seeds=1            # ml-latest-small, MAX_ITEM_LIST_LENGTH 50..1000
     python -m lab.argus_study scaling --seeds=1            # ml-latest-small, 3 sizes x 3 lengths
     python -m lab.argus_study memory                       # item table: parameters and memory to 10M items
@@ -104,6 +105,18 @@ SIZES = {
               "hidden_dropout_prob": 0.3, "attn_dropout_prob": 0.3},
 }
 SCALING_LENGTHS = (50, 200, 1000)
+#: the core study (issue 16, item 1): the id-only core with one of SASRec's design choices at a time
+#: (RecBole's SASRec.yaml: dropout 0.5, the input item embeddings as output vectors, the hidden state as the
+#: query, learning rate 0.001), to find which of them the core's gap to SASRec comes from
+SASREC_DROPOUT = {"hidden_dropout_prob": 0.5, "attn_dropout_prob": 0.5}
+SASREC_SCORING = {"item_output": "tied", "query_head": "linear"}
+CORE_PROBES = (
+    ("id-only core (ARGUS defaults)", {}),
+    ("SASRec's dropout (0.5)", SASREC_DROPOUT),
+    ("SASRec's scoring (tied output, linear query)", SASREC_SCORING),
+    ("SASRec's scoring and dropout", {**SASREC_SCORING, **SASREC_DROPOUT}),
+    ("SASRec's learning rate (0.001)", {"learning_rate": 0.001}),
+)
 
 
 # ----------------------------------------------------------------------------- settings of a row
@@ -384,6 +397,39 @@ def ablation(dataset, runner, n_seeds, seed_order):
     return write_table(f"ablation_{dataset}", table, command, notes)
 
 
+# ----------------------------------------------------------------------------- the id-only core against SASRec
+def core(dataset, runner, n_seeds, seed_order):
+    """The id-only core with each of SASRec's design choices (:data:`CORE_PROBES`), beside SASRec and LightSANs."""
+    seeds = seeds_of(n_seeds)
+    rows = {}
+    for label, extra in CORE_PROBES:
+        settings = row_settings(dataset, 0, extra)
+        rows[label] = lambda seed, settings=settings: runner.argus(dataset, settings, seed)
+    for model in ("SASRec", "LightSANs"):
+        rows[model] = lambda seed, model=model: runner.builtin(model, dataset, seed)
+    found = run_rows(runner, rows, seeds, seed_order)
+    test = {label: _values(records) for label, records in found.items()}
+    core_label = CORE_PROBES[0][0]
+    table = []
+    for (label, records), extra in zip(found.items(), [e for _, e in CORE_PROBES] + [None, None]):
+        table.append({
+            "row": label,
+            "overrides of the id-only row": "built-in, RecBole defaults" if extra is None else (
+                ", ".join(f"{k}={v}" for k, v in extra.items()) or "none"),
+            "seeds": _seeds_cell(records),
+            f"test {METRIC}": _cell(test[label]),
+            f"test {METRIC} per seed": _per_seed(test[label], seeds),
+            f"- {core_label}, paired (± s.e.)": "" if label == core_label else paired_difference(test[label], test[core_label]),
+            "best valid mrr@10": _cell(_values(records, "mrr@10", "best_valid_result")),
+            "epochs (per seed)": _epochs_cell(records),
+            "s/epoch": _fmt(_seconds(records)),
+        })
+    command = f"python -m lab.argus_study core --dataset={dataset} --seeds={n_seeds}"
+    notes = ["Every ARGUS row is the head-to-head's id-only row (item ids only, the history rule, patience 5) "
+             "with the overrides shown; SASRec and LightSANs are the head-to-head's records (never trained here)."]
+    return write_table(f"core_{dataset}", table, command, notes)
+
+
 # ----------------------------------------------------------------------------- long histories and scaling
 def length_settings(length, size=None):
     """The ml-latest-small 'everything' row with ``length``-event histories (``EVENTS_PER_BATCH`` events
@@ -536,7 +582,7 @@ def memory(catalogues=(10**4, 10**5, 10**6, 10**7), dim=64, features_per_item=3,
 # ----------------------------------------------------------------------------- command line
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lab.argus_study", description=__doc__.split("\n\n")[0])
-    parser.add_argument("table", choices=("head2head", "ablation", "history", "scaling", "memory"))
+    parser.add_argument("table", choices=("head2head", "ablation", "core", "history", "scaling", "memory"))
     parser.add_argument("--dataset", choices=DATASETS, default="ml-100k")
     parser.add_argument("--seeds", type=int, default=SEEDS)
     parser.add_argument("--seed_order", choices=("rows", "first"), default="first",
@@ -550,6 +596,8 @@ def main(argv=None):
         print(head_to_head(args.dataset, runner, args.seeds, args.seed_order))
     elif args.table == "ablation":
         print(ablation(args.dataset, runner, args.seeds, args.seed_order))
+    elif args.table == "core":
+        print(core(args.dataset, runner, args.seeds, args.seed_order))
     elif args.table == "history":
         print(history(runner, args.seeds, args.seed_order))
     elif args.table == "scaling":
