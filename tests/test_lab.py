@@ -156,3 +156,19 @@ def test_config_files_are_keyed_by_content_not_path(tmp_path):
     assert runs.run_key("Pop", "ml-100k", [str(first)], {}, 2020) == runs.run_key("Pop", "ml-100k", [str(second)], {}, 2020)
     second.write_text("epochs: 2\n")
     assert runs.run_key("Pop", "ml-100k", [str(first)], {}, 2020) != runs.run_key("Pop", "ml-100k", [str(second)], {}, 2020)
+
+
+def test_the_history_window_study_masks_exactly_the_last_events():
+    import torch
+
+    from lab.history_window import last_events_mask
+
+    items = torch.tensor([[5, 6, 7, 8, 0, 0], [9, 3, 0, 0, 0, 0]])  # left-aligned histories, 0 = padding
+    interaction = {"item_id_list": items, "item_length": torch.tensor([4, 2])}
+
+    def plain(batch):
+        return interaction, torch.zeros(2, 10), None, None
+
+    _, scores, _, _ = last_events_mask(3, "item_id_list", "item_length", plain)(None)
+    masked = [set(torch.nonzero(row == float("-inf")).flatten().tolist()) for row in scores]
+    assert masked == [{0, 6, 7, 8}, {0, 9, 3}]  # the last 3 events (item 5 is older); padding id 0 as RecBole

@@ -1,0 +1,107 @@
+"""How much of an ARGUS head-to-head row's test score comes from the width of its history rule.
+
+The head-to-head's history rule (``exclude_history_items``) masks the items of each model's own history
+window, ``MAX_ITEM_LIST_LENGTH`` events: 50 for RecBole's SASRec, LightSANs and SASRecF, 200 for ARGUS's
+"everything" rows on ml-100k. A wider window masks more of the user's earlier items, which on MovieLens
+(no repeats) can never be the target, so the same weights score higher under it. This retrains a row of
+``lab.argus_study``'s head-to-head (same settings and seed as its record) and tests its best checkpoint
+under the rule of its own window, under the built-ins' 50-event window, and with no rule:
+
+    python -m lab.argus_study head2head --dataset=ml-100k           # the rows and their records
+    python -m lab.history_window --row="ARGUS everything" --seeds=2020,2021,2022
+
+Each result is one line of ``results/argus/history_window_<dataset>.jsonl``; the table is printed.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+
+import torch
+
+import recbole_ext  # noqa: F401  (registers ARGUS)
+from recbole_ext import runner
+
+from lab import argus_study
+
+BUILTIN_WINDOW = 50  # MAX_ITEM_LIST_LENGTH of RecBole's SASRec, LightSANs and SASRecF (overall.yaml)
+METRICS = ("ndcg@10", "mrr@10", "recall@10")
+
+
+def last_events_mask(window, seq_field, len_field, evaluate_batch):
+    """``evaluate_batch`` (a trainer's ``_full_sort_batch_eval`` with the rule off) with the items of each
+    user's last ``window`` history events masked: the history rule of a model whose window is ``window``."""
+
+    def masked(batched_data):
+        interaction, scores, positive_u, positive_i = evaluate_batch(batched_data)
+        items = interaction[seq_field].to(scores.device)
+        length = interaction[len_field].to(scores.device).unsqueeze(1)
+        slot = torch.arange(items.shape[1], device=items.device).unsqueeze(0)
+        in_window = (slot >= length - window) & (slot < length)
+        return interaction, scores.scatter(1, torch.where(in_window, items, 0), float("-inf")), positive_u, positive_i
+
+    return masked
+
+
+def _scores(result):
+    return {metric: float(result[metric]) for metric in METRICS if metric in result}
+
+
+def measure(dataset, label, seed):
+    """Retrain head-to-head row ``label`` on ``seed``; its test result under each rule."""
+    step, extra = {row: (s, e) for row, s, e in argus_study.HEAD_TO_HEAD}[label]
+    overrides = argus_study.as_overrides(dataset, argus_study.row_settings(dataset, step, extra))
+    overrides.update(seed=seed, checkpoint_dir=f"saved/history_window_{seed}")
+    config = runner.build_config("ARGUS", dataset, argus_study.model_files("ARGUS", dataset), overrides)
+    trained = runner.train(config, show_progress=False)
+    trainer, test_data = trained.trainer, trained.test_data
+    own_window = config["MAX_ITEM_LIST_LENGTH"]
+    result = {"dataset": dataset, "row": label, "seed": seed, "own_window": own_window,
+              "own rule": _scores(trainer.evaluate(test_data, load_best_model=True, show_progress=False))}
+    trainer.exclude_history_items = False
+    plain = trainer._full_sort_batch_eval
+    seq_field = config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]
+    trainer._full_sort_batch_eval = last_events_mask(BUILTIN_WINDOW, seq_field, config["ITEM_LIST_LENGTH_FIELD"], plain)
+    result[f"last {BUILTIN_WINDOW} events rule"] = _scores(trainer.evaluate(test_data, load_best_model=False, show_progress=False))
+    trainer._full_sort_batch_eval = plain
+    result["no rule"] = _scores(trainer.evaluate(test_data, load_best_model=False, show_progress=False))
+    return result
+
+
+def table(results):
+    """Markdown: per row, mean test NDCG@10 under each rule over the seeds measured."""
+    rules = ("own rule", f"last {BUILTIN_WINDOW} events rule", "no rule")
+    lines = ["| row | seeds | own window | " + " | ".join(f"test ndcg@10, {r}" for r in rules) + " |",
+             "|---|---|---|" + "---|" * len(rules)]
+    for label in dict.fromkeys(r["row"] for r in results):
+        mine = [r for r in results if r["row"] == label]
+        cells = []
+        for rule in rules:
+            values = [r[rule]["ndcg@10"] for r in mine]
+            spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
+            cells.append(f"{statistics.mean(values):.4f}{spread} ({', '.join(f'{v:.4f}' for v in values)})")
+        seeds = ", ".join(str(r["seed"]) for r in mine)
+        lines.append(f"| {label} | {seeds} | {mine[0]['own_window']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m lab.history_window", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", choices=argus_study.DATASETS, default="ml-100k")
+    parser.add_argument("--row", choices=[label for label, _, _ in argus_study.HEAD_TO_HEAD], required=True)
+    parser.add_argument("--seeds", default="2020", help="comma-separated seeds")
+    args = parser.parse_args(argv)
+    sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value options from sys.argv
+    path = argus_study.RESULTS / f"history_window_{args.dataset}.jsonl"
+    for seed in (int(s) for s in args.seeds.split(",")):
+        result = measure(args.dataset, args.row, seed)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(result) + "\n")
+    results = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
