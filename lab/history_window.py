@@ -25,7 +25,7 @@ from recbole_ext import runner
 
 from lab import argus_study
 
-BUILTIN_WINDOW = 50  # MAX_ITEM_LIST_LENGTH of RecBole's SASRec, LightSANs and SASRecF (overall.yaml)
+BUILTIN_WINDOW = argus_study.BUILTIN_WINDOW
 METRICS = ("ndcg@10", "mrr@10", "recall@10")
 
 
