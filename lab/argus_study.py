@@ -15,7 +15,9 @@ as missing (``--train_builtins`` trains it instead). ARGUS's own rows are record
 
 ARGUS's ``seq_models/<dataset>/ARGUS.yaml`` is "everything ARGUS knows at request time" on that dataset;
 every other ARGUS row is that file plus overrides switching parts off (:data:`STEPS`, :func:`row_settings`),
-written only where they differ from the file, so a row that two tables share is one record.
+written only where they differ from the file, so a row that two tables share is one record. The head-to-head
+also runs the settings ARGUS would be given by validation (:func:`chosen_step`: the ablation row with the best
+seed-2020 validation MRR@10 among those with the built-ins' history window), with and without target context.
 
     python -m lab.argus_study head2head --dataset=ml-100k --seeds=3
     python -m lab.argus_study ablation --dataset=ml-latest-small --seeds=3
@@ -302,11 +304,38 @@ RULE_NOTE = (
 )
 
 
+def chosen_step(dataset, runner):
+    """The ablation ladder's row ARGUS would be run with if its settings were chosen on validation: of the
+    rows without target context that keep the built-ins' history window (so that their validation figures
+    are under the same history rule), the one with the best seed-2020 validation MRR@10; None until those
+    ablation runs exist (``runner`` trains them unless it is cached-only)."""
+    candidates = {}
+    for step in range(len(STEPS) - 1):  # the last step is the target context, added by the row itself
+        settings = row_settings(dataset, step)
+        if step_applies(dataset, step) and settings["MAX_ITEM_LIST_LENGTH"] == BUILTIN_WINDOW:
+            record = runner.argus(dataset, settings, runs.SEED_BASE)
+            if record is None:
+                return None
+            candidates[step] = record["best_valid_result"]["mrr@10"]
+    return max(candidates, key=candidates.get) if candidates else None
+
+
+def chosen_rows(dataset, runner):
+    """Head-to-head rows (label, step, extra) of the settings chosen on validation, with and without the
+    target's context (as far as the dataset's ARGUS.yaml uses it)."""
+    step = chosen_step(dataset, runner)
+    if step is None:
+        return ()
+    name = f"ARGUS chosen on validation ({STEPS[step][0].lstrip('+ ')}"
+    target_context = {"use_target_context": everything(dataset)["use_target_context"]}
+    return ((f"{name} + target context)", step, target_context), (f"{name}, use_target_context=False)", step, {}))
+
+
 def head_to_head(dataset, runner, n_seeds, seed_order):
     """ARGUS id-only / everything / everything without target context against the built-ins."""
     seeds = seeds_of(n_seeds)
     rows, windows = {}, {model: BUILTIN_WINDOW for model in BUILTINS}
-    for label, step, extra in HEAD_TO_HEAD:
+    for label, step, extra in HEAD_TO_HEAD + chosen_rows(dataset, runner):
         settings = row_settings(dataset, step, extra)
         rows[label] = lambda seed, settings=settings: runner.argus(dataset, settings, seed)
         windows[label] = settings["MAX_ITEM_LIST_LENGTH"]
@@ -371,7 +400,10 @@ def targets_line(dataset, means, found, best, best_sl, sasrec_seconds, fair):
         "everything, use_target_context=False vs best built-in: "
         + verdict("ARGUS everything, use_target_context=False", means.get(best), 1.0),
     ]
-    argus_seconds = [_seconds(found[label]) for label, _, _ in HEAD_TO_HEAD if _seconds(found[label])]
+    for label in (label for label in found if label.startswith("ARGUS chosen")):
+        factor = 1.0 if label.endswith("use_target_context=False)") else 1.10
+        parts.append(f"{label} vs best built-in: {verdict(label, means.get(best), factor)}")
+    argus_seconds = [_seconds(records) for label, records in found.items() if label.startswith("ARGUS") and _seconds(records)]
     if argus_seconds and sasrec_seconds:
         worst = max(argus_seconds) / sasrec_seconds
         parts.append(f"ARGUS epoch time / SASRec's: at most {worst:.3f} ({'met' if worst <= 0.1 else 'missed'}, target 0.1)")
