@@ -280,7 +280,7 @@ def _pyplot():
 
 
 # ----------------------------------------------------------------------------- head-to-head
-def builtin_rule_values(dataset, records, window):
+def builtin_rule_values(dataset, label, records, window):
     """Test NDCG@10 per seed under the built-ins' ``BUILTIN_WINDOW``-event history rule: the record's own
     figure when the row's window is that wide, else what ``lab.history_window`` measured for the seed."""
     if window == BUILTIN_WINDOW:
@@ -291,7 +291,8 @@ def builtin_rule_values(dataset, records, window):
     by_seed = {}
     for seed, record in records.items():
         for m in measured:
-            if record is not None and m["seed"] == seed and m["own rule"][METRIC] == record["test_result"][METRIC]:
+            if (record is not None and m["row"] == label and m["seed"] == seed
+                    and m["own rule"][METRIC] == record["test_result"][METRIC]):
                 by_seed[seed] = m[rule][METRIC]  # same row, same seed: its own-rule figure is the record's
     return by_seed
 
@@ -345,7 +346,7 @@ def head_to_head(dataset, runner, n_seeds, seed_order):
 
     test = {label: _values(records) for label, records in found.items()}
     # ratios, paired differences and targets compare every row under one history rule, the built-ins'
-    fair = {label: builtin_rule_values(dataset, records, windows[label]) for label, records in found.items()}
+    fair = {label: builtin_rule_values(dataset, label, records, windows[label]) for label, records in found.items()}
     means = {label: _mean(values) for label, values in fair.items()}
     present = [m for m in BUILTINS if means[m] is not None]
     best = max(present, key=lambda m: means[m]) if present else None
