@@ -45,6 +45,7 @@ from recbole_ext import registry
 from recbole_ext.files import atomic_path, write_text_atomically
 
 from lab import runs
+from lab.probes import register_probes
 from lab.datasets import ensure_dataset
 from lab.stats import mean_std, paired_difference
 
@@ -115,13 +116,25 @@ SCALING_LENGTHS = (50, 200, 1000)
 #: query, learning rate 0.001), to find which of them the core's gap to SASRec comes from
 SASREC_DROPOUT = {"hidden_dropout_prob": 0.5, "attn_dropout_prob": 0.5}
 SASREC_SCORING = {"item_output": "tied", "query_head": "linear"}
+#: (label, overrides of the id-only row, model: ARGUS or a probe of ``lab.probes``)
 CORE_PROBES = (
-    ("id-only core (ARGUS defaults)", {}),
-    ("SASRec's dropout (0.5)", SASREC_DROPOUT),
-    ("SASRec's scoring (tied output, linear query)", SASREC_SCORING),
-    ("SASRec's scoring and dropout", {**SASREC_SCORING, **SASREC_DROPOUT}),
-    ("SASRec's learning rate (0.001)", {"learning_rate": 0.001}),
+    ("id-only core (ARGUS defaults)", {}, "ARGUS"),
+    ("SASRec's dropout (0.5)", SASREC_DROPOUT, "ARGUS"),
+    ("SASRec's scoring (tied output, linear query)", SASREC_SCORING, "ARGUS"),
+    ("SASRec's scoring and dropout", {**SASREC_SCORING, **SASREC_DROPOUT}, "ARGUS"),
+    ("SASRec's learning rate (0.001)", {"learning_rate": 0.001}, "ARGUS"),
+    ("SASRec's encoder (post-LayerNorm)", {}, "ARGUSPostLN"),
+    ("SASRec's encoder and scoring", SASREC_SCORING, "ARGUSPostLN"),
 )
+#: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
+#: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one
+FULL_SOFTMAX_PROBE = ("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS")
+DATASET_CORE_PROBES = {"ml-latest-small": (FULL_SOFTMAX_PROBE,), "amazon-games": (FULL_SOFTMAX_PROBE,)}
+
+
+def core_probes(dataset):
+    """The core study's rows on ``dataset``: the defaults, the dataset's own probes, SASRec's choices."""
+    return CORE_PROBES[:1] + DATASET_CORE_PROBES.get(dataset, ()) + CORE_PROBES[1:]
 
 
 # ----------------------------------------------------------------------------- settings of a row
@@ -196,9 +209,10 @@ class Runner:
     def builtin(self, model, dataset, seed):
         return self.record(model, dataset, model_files(model, dataset), dict(OVERRIDES), seed, self.train_builtins)
 
-    def argus(self, dataset, settings, seed, files=None):
+    def argus(self, dataset, settings, seed, files=None, model="ARGUS"):
+        """An ARGUS row (``model``: ARGUS, or a probe of ``lab.probes`` that reads ARGUS's files)."""
         files = files or model_files("ARGUS", dataset)
-        return self.record("ARGUS", dataset, files, as_overrides(dataset, settings), seed)
+        return self.record(model, dataset, files, as_overrides(dataset, settings), seed)
 
 
 def seeds_of(count):
@@ -472,24 +486,31 @@ def ablation(dataset, runner, n_seeds, seed_order):
 
 
 # ----------------------------------------------------------------------------- the id-only core against SASRec
+def _probe_cell(overrides, model):
+    cell = ", ".join(f"{k}={v}" for k, v in overrides.items())
+    if model != "ARGUS":
+        cell = ", ".join(filter(None, [f"model {model} (lab.probes)", cell]))
+    return cell or "none"
+
+
 def core(dataset, runner, n_seeds, seed_order):
     """The id-only core with each of SASRec's design choices (:data:`CORE_PROBES`), beside SASRec and LightSANs."""
     seeds = seeds_of(n_seeds)
     rows = {}
-    for label, extra in CORE_PROBES:
+    probes = core_probes(dataset)
+    for label, extra, model in probes:
         settings = row_settings(dataset, 0, extra)
-        rows[label] = lambda seed, settings=settings: runner.argus(dataset, settings, seed)
+        rows[label] = lambda seed, settings=settings, model=model: runner.argus(dataset, settings, seed, model=model)
     for model in ("SASRec", "LightSANs"):
         rows[model] = lambda seed, model=model: runner.builtin(model, dataset, seed)
     found = run_rows(runner, rows, seeds, seed_order)
     test = {label: _values(records) for label, records in found.items()}
-    core_label = CORE_PROBES[0][0]
+    core_label = probes[0][0]
     table = []
-    for (label, records), extra in zip(found.items(), [e for _, e in CORE_PROBES] + [None, None]):
+    for (label, records), probe in zip(found.items(), list(probes) + [None, None]):
         table.append({
             "row": label,
-            "overrides of the id-only row": "built-in, RecBole defaults" if extra is None else (
-                ", ".join(f"{k}={v}" for k, v in extra.items()) or "none"),
+            "overrides of the id-only row": "built-in, RecBole defaults" if probe is None else _probe_cell(*probe[1:]),
             "seeds": _seeds_cell(records),
             f"test {METRIC}": _cell(test[label]),
             f"test {METRIC} per seed": _per_seed(test[label], seeds),
@@ -665,6 +686,7 @@ def main(argv=None):
     parser.add_argument("--train_builtins", action="store_true", help="train built-in seeds without a record")
     args = parser.parse_args(argv)
     sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value options from sys.argv: it gets none of these
+    register_probes()
     runner = Runner(cached_only=args.cached_only, train_builtins=args.train_builtins)
     if args.table == "head2head":
         print(head_to_head(args.dataset, runner, args.seeds, args.seed_order))
