@@ -124,7 +124,13 @@ CORE_PROBES = (
     ("SASRec's scoring and dropout", {**SASREC_SCORING, **SASREC_DROPOUT}, "ARGUS"),
     ("SASRec's learning rate (0.001)", {"learning_rate": 0.001}, "ARGUS"),
     ("SASRec's encoder (post-LayerNorm)", {}, "ARGUSPostLN"),
-    ("SASRec's encoder and scoring", SASREC_SCORING, "ARGUSPostLN"),
+    # a post-LayerNorm stack is known to need a warm-up at higher learning rates (Xiong et al., ICML 2020)
+    ("SASRec's encoder, 400 warm-up steps", {"warmup_steps": 400}, "ARGUSPostLN"),
+    ("SASRec's encoder and learning rate (0.001)", {"learning_rate": 0.001}, "ARGUSPostLN"),
+    ("400 warm-up steps (ARGUS's encoder)", {"warmup_steps": 400}, "ARGUS"),
+    ("no position embedding", {}, "ARGUSNoPositions"),
+    ("learning rate 0.01", {"learning_rate": 0.01}, "ARGUS"),
+    ("8 rows a batch (4 x the steps)", {"train_batch_size": 8}, "ARGUS"),
 )
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one

@@ -9,6 +9,8 @@ from recbole_ext import registry
 
 def register_probes():
     """Register every probe model with RecBole's look-ups (idempotent)."""
+    from lab.probes.argus_no_positions import ARGUSNoPositions
     from lab.probes.argus_post_ln import ARGUSPostLN
 
     registry.register_model(ARGUSPostLN)
+    registry.register_model(ARGUSNoPositions)
