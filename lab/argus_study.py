@@ -129,6 +129,7 @@ CORE_PROBES = (
     ("SASRec's encoder and learning rate (0.001)", {"learning_rate": 0.001}, "ARGUSPostLN"),
     ("400 warm-up steps (ARGUS's encoder)", {"warmup_steps": 400}, "ARGUS"),
     ("no position embedding", {}, "ARGUSNoPositions"),
+    ("overlapping chunks (every target with >= 40 earlier events, 5 x the compute)", {}, "ARGUSOverlappingChunks"),
     ("learning rate 0.01", {"learning_rate": 0.01}, "ARGUS"),
     ("8 rows a batch (4 x the steps)", {"train_batch_size": 8}, "ARGUS"),
 )

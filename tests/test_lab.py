@@ -194,3 +194,24 @@ def test_the_post_layernorm_probe_encoder_is_causal_and_keeps_packed_users_apart
     changed[:, 3] = torch.randn(1, 8)
     assert torch.allclose(encoder(x, mask)[:, :3], encoder(changed, mask)[:, :3])
     assert not torch.allclose(encoder(x, mask)[:, 3:], encoder(changed, mask)[:, 3:])
+
+
+def test_overlapping_chunks_make_every_event_a_target_once_with_its_window():
+    from recbole_ext.data.argus_dataset import chunk_bounds
+
+    from lab.probes.argus_overlapping_chunks import STRIDE, newest_positions
+
+    window, history = 50, 137
+    targets = []
+    for cut in range(0, window, STRIDE):
+        _, starts, lengths = chunk_bounds([max(history - cut, 0)], window)
+        for start, length in zip(starts, lengths):
+            segments = torch.ones(1, int(length), dtype=torch.long)
+            newest = newest_positions(segments, STRIDE)[0]
+            targets += [(int(start) + k, k) for k in range(int(length)) if newest[k]]
+    assert sorted(event for event, _ in targets) == list(range(history))
+    # each target sees at least window - STRIDE earlier events, or all of them near the start of the history
+    assert all(context >= min(event, window - STRIDE) for event, context in targets)
+    # in a packed row the newest positions are counted per chunk
+    packed = torch.tensor([[1, 1, 1, 2, 2, 0]])
+    assert newest_positions(packed, 2).tolist() == [[False, True, True, True, True, True]]
