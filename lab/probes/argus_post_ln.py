@@ -10,25 +10,20 @@ from torch import nn
 
 from recbole_ext.model.argus import ARGUS
 
+#: the config keys of RecBole's ``TransformerEncoder`` (besides ``hidden_size``), the same names in ARGUS.yaml
+ENCODER_KEYS = ("n_layers", "n_heads", "inner_size", "hidden_dropout_prob", "attn_dropout_prob", "hidden_act",
+                "layer_norm_eps")
 #: RecBole's additive attention mask value (``SequentialRecommender.get_attention_mask``)
 MASKED = -10000.0
 
 
 class PostLNEncoder(nn.Module):
-    """RecBole's ``TransformerEncoder`` (SASRec's: residual, then LayerNorm) behind ARGUS's encoder call."""
+    """RecBole's ``TransformerEncoder`` (SASRec's: residual, then LayerNorm) behind ARGUS's encoder call;
+    ``options`` are its own arguments (:data:`ENCODER_KEYS`)."""
 
-    def __init__(self, n_layers, hidden_size, layer_norm_eps=1e-6, **block_options):
+    def __init__(self, **options):
         super().__init__()
-        self.layers = TransformerEncoder(
-            n_layers=n_layers,
-            hidden_size=hidden_size,
-            layer_norm_eps=layer_norm_eps,
-            n_heads=block_options["n_heads"],
-            inner_size=block_options["inner_size"],
-            hidden_dropout_prob=block_options["hidden_dropout_prob"],
-            attn_dropout_prob=block_options["attn_dropout_prob"],
-            hidden_act=block_options["hidden_act"],
-        )
+        self.layers = TransformerEncoder(**options)
 
     def forward(self, x, attn_mask=None):
         """``attn_mask``: ``[B, 1, L, L]`` bool (True: may attend) or ``None`` (causal)."""
@@ -47,13 +42,4 @@ class ARGUSPostLN(ARGUS):
 
     def _build_layers(self, config, dataset):
         super()._build_layers(config, dataset)
-        self.encoder = PostLNEncoder(
-            n_layers=config["n_layers"],
-            hidden_size=self.hidden_size,
-            n_heads=config["n_heads"],
-            inner_size=config["inner_size"],
-            attn_dropout_prob=config["attn_dropout_prob"],
-            hidden_dropout_prob=config["hidden_dropout_prob"],
-            hidden_act=config["hidden_act"],
-            layer_norm_eps=config["layer_norm_eps"],
-        )
+        self.encoder = PostLNEncoder(hidden_size=self.hidden_size, **{key: config[key] for key in ENCODER_KEYS})
