@@ -21,7 +21,7 @@ seed-2020 validation MRR@10 among those with the built-ins' history window), wit
 
     python -m lab.argus_study head2head --dataset=ml-100k --seeds=3
     python -m lab.argus_study ablation --dataset=ml-latest-small --seeds=3
-    python -m lab.argus_study core --dataset=ml-100k --seeds=3  # id-only core with SASRec's design choices
+    python -m lab.argus_study core --dataset=ml-100k --seeds=3  # id-only core: SASRec's design choices, probes
     python -m lab.argus_study history --seeds=1            # ml-latest-small, MAX_ITEM_LIST_LENGTH 50..1000
     python -m lab.argus_study scaling --seeds=1            # ml-latest-small, 3 sizes x 3 lengths
     python -m lab.argus_study memory                       # item table: parameters and memory to 10M items
@@ -45,8 +45,8 @@ from recbole_ext import registry
 from recbole_ext.files import atomic_path, write_text_atomically
 
 from lab import runs
-from lab.probes import register_probes
 from lab.datasets import ensure_dataset
+from lab.probes import register_probes
 from lab.stats import mean_std, paired_difference
 
 STUDY = "argus"
@@ -508,7 +508,8 @@ def _probe_cell(overrides, model):
 
 
 def core(dataset, runner, n_seeds, seed_order):
-    """The id-only core with each of SASRec's design choices (:data:`CORE_PROBES`), beside SASRec and LightSANs."""
+    """The id-only core with one change a row (:func:`core_probes`: SASRec's design choices, the probe models of
+    :mod:`lab.probes`, other settings), beside SASRec and LightSANs."""
     seeds = seeds_of(n_seeds)
     rows = {}
     probes = core_probes(dataset)
