@@ -349,15 +349,17 @@ def chosen_rows(dataset, runner):
     if step is None:
         return ()
     name = f"ARGUS chosen on validation ({STEPS[step][0].lstrip('+ ')}"
-    if not knows_context(row_settings(dataset, step)):
+    if not knows_context(dataset, step):
         return ((f"{name})", step, {}),)  # nothing is known about the target event: no target-context row
     target_context = {"use_target_context": everything(dataset)["use_target_context"]}
     return ((f"{name} + target context)", step, target_context), (f"{name}, use_target_context=False)", step, {}))
 
 
-def knows_context(settings):
-    """Whether a row's events carry any context (time-derived or ``context_fields``) a query could read."""
-    return bool(settings.get("time_context") or settings.get("absolute_time_context") or settings.get("context_fields"))
+def knows_context(dataset, step):
+    """Whether the events of an ablation step's row carry any context a query could read: time-derived (the
+    step's settings) or ``context_fields`` (the dataset's ARGUS.yaml; no step switches them)."""
+    settings = row_settings(dataset, step)
+    return bool(settings["time_context"] or settings["absolute_time_context"] or everything(dataset).get("context_fields"))
 
 
 def head_to_head(dataset, runner, n_seeds, seed_order):
