@@ -132,6 +132,8 @@ CORE_PROBES = (
     ("overlapping chunks (every target with >= 40 earlier events, 5 x the compute)", {}, "ARGUSOverlappingChunks"),
     ("learning rate 0.01", {"learning_rate": 0.01}, "ARGUS"),
     ("8 rows a batch (4 x the steps)", {"train_batch_size": 8}, "ARGUS"),
+    # LightSANs reads each training prefix with no causal mask: earlier events are seen in the light of later ones
+    ("bidirectional memory of finished 10-event blocks (2 x the tokens)", {}, "ARGUSBlockMemory"),
 )
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one

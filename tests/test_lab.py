@@ -215,3 +215,38 @@ def test_overlapping_chunks_make_every_event_a_target_once_with_its_window():
     # in a packed row the newest positions are counted per chunk
     packed = torch.tensor([[1, 1, 1, 2, 2, 0]])
     assert newest_positions(packed, 2).tolist() == [[False, True, True, True, True, True]]
+
+
+def test_the_block_memory_probe_reads_finished_blocks_only_and_keeps_packed_users_apart():
+    from recbole_ext.model.layers import CausalTransformerEncoder, segment_causal_mask
+
+    from lab.probes.argus_block_memory import BLOCK, BlockMemoryEncoder, block_memory_mask
+
+    length = 2 * BLOCK + 5
+    mask = block_memory_mask(torch.ones(length, length, dtype=torch.bool).tril())[0, 0]
+    causal, memory = slice(0, length), slice(length, 2 * length)
+    assert mask[memory, memory][0, BLOCK - 1]  # a memory token reads its whole block ...
+    assert not mask[memory, memory][0, BLOCK]  # ... and no later block
+    assert not mask[causal, causal][0, 1]  # causal tokens stay causal
+    assert mask[causal, memory][BLOCK, BLOCK - 1] and not mask[causal, memory][BLOCK + 3, BLOCK]
+    assert not mask[memory, causal].any()
+    torch.manual_seed(0)
+    encoder = BlockMemoryEncoder(CausalTransformerEncoder(
+        n_layers=2, hidden_size=8, n_heads=2, inner_size=16, hidden_act="gelu")).eval()
+    x = torch.randn(1, length, 8)
+    changed = x.clone()
+    changed[:, BLOCK + 4] = torch.randn(1, 8)
+    # a later event never reaches an earlier position, a finished block reaches every later one
+    assert torch.allclose(encoder(x)[:, :BLOCK + 4], encoder(changed)[:, :BLOCK + 4])
+    assert not torch.allclose(encoder(x)[:, 2 * BLOCK], encoder(changed)[:, 2 * BLOCK])
+    # two users packed in one row: changing the second never moves the first; blocks restart per user
+    first = BLOCK + 3
+    segments = torch.tensor([[1] * first + [2] * (length - first)])
+    packed = segment_causal_mask(segments)
+    changed = x.clone()
+    changed[:, first] = torch.randn(1, 8)
+    assert torch.allclose(encoder(x, packed)[:, :first], encoder(changed, packed)[:, :first])
+    assert not torch.allclose(encoder(x, packed)[:, first:], encoder(changed, packed)[:, first:])
+    packed_mask = block_memory_mask(packed)[0, 0]
+    assert packed_mask[first + BLOCK, length + first + BLOCK - 1]
+    assert not packed_mask[first + BLOCK - 1, length + first]
