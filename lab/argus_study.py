@@ -553,9 +553,19 @@ def length_settings(length, size=None):
     return settings, dict(SIZES[size or "base"])
 
 
-def _length_run(runner, length, size, seed):
+def length_overrides(length, size=None):
+    """The run overrides of the history / scaling row with ``length``-event histories and model ``size``."""
     settings, sizes = length_settings(length, size)
-    overrides = {**as_overrides(HISTORY_DATASET, settings), **sizes}
+    return {**as_overrides(HISTORY_DATASET, settings), **sizes}
+
+
+def length_label(length):
+    """The history study's row name (also its rows' name in ``lab.history_window``'s results)."""
+    return f"ARGUS everything, {length}-event history"
+
+
+def _length_run(runner, length, size, seed):
+    overrides = length_overrides(length, size)
     return runner.record("ARGUS", HISTORY_DATASET, model_files("ARGUS", HISTORY_DATASET), overrides, seed)
 
 
@@ -563,6 +573,8 @@ def history(runner, n_seeds, seed_order, lengths=HISTORY_LENGTHS):
     seeds = seeds_of(n_seeds)
     rows = {length: (lambda seed, length=length: _length_run(runner, length, None, seed)) for length in lengths}
     found = run_rows(runner, rows, seeds, seed_order)
+    rule_values = {length: builtin_rule_values(HISTORY_DATASET, length_label(length), records, length)
+                   for length, records in found.items()}
     table = []
     for length, records in found.items():
         test = _values(records)
@@ -570,7 +582,8 @@ def history(runner, n_seeds, seed_order, lengths=HISTORY_LENGTHS):
             "MAX_ITEM_LIST_LENGTH": length,
             "train_batch_size (rows)": length_settings(length)[0]["train_batch_size"],
             "seeds": _seeds_cell(records),
-            f"test {METRIC}": _cell(test),
+            f"test {METRIC}, own rule": _cell(test),
+            f"test {METRIC}, {BUILTIN_WINDOW}-event rule": _cell(rule_values[length]),
             "best valid mrr@10": _cell(_values(records, "mrr@10", "best_valid_result")),
             "epochs (per seed)": _epochs_cell(records),
             "s/epoch": _fmt(_seconds(records)),
@@ -579,17 +592,23 @@ def history(runner, n_seeds, seed_order, lengths=HISTORY_LENGTHS):
     command = f"python -m lab.argus_study history --seeds={n_seeds}"
     notes = [f"{HISTORY_DATASET}, the 'everything' row (lab/configs/seq_models/{HISTORY_DATASET}/ARGUS.yaml) with "
              f"MAX_ITEM_LIST_LENGTH changed and about {EVENTS_PER_BATCH} events a batch (train_batch_size = "
-             f"{EVENTS_PER_BATCH} / length rows): every epoch trains on the same events, once each."]
+             f"{EVENTS_PER_BATCH} / length rows): every epoch trains on the same events, once each.",
+             f"'own rule' masks the items of the row's whole window (a 1000-event row masks up to 1000 earlier items, "
+             f"which on MovieLens can never be the target); the {BUILTIN_WINDOW}-event rule tests the same weights "
+             f"with the window the shortest row has (`python -m lab.history_window --history_lengths="
+             f"{','.join(map(str, lengths))} --seeds=...`; seeds not measured that way are left out)."]
     text = write_table("history_ml-latest-small", table, command, notes)
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
     xs = [length for length in lengths if _values(found[length])]
-    for ax, ys, label in (
-        (left, [_mean(_values(found[x])) for x in xs], f"test {METRIC}"),
-        (right, [_seconds(found[x]) for x in xs], "training s/epoch"),
-    ):
-        ax.plot(xs, ys, marker="o")
-        _length_axis(ax, label)
+    ruled = [length for length in xs if rule_values[length]]
+    left.plot(xs, [_mean(_values(found[x])) for x in xs], marker="o", label="own rule")
+    left.plot(ruled, [_mean(rule_values[x]) for x in ruled], marker="s",
+              label=f"{BUILTIN_WINDOW}-event rule")
+    left.legend()
+    _length_axis(left, f"test {METRIC}")
+    right.plot(xs, [_seconds(found[x]) for x in xs], marker="o")
+    _length_axis(right, "training s/epoch")
     _save_figure(plt, fig, f"ARGUS on {HISTORY_DATASET}: history length", "history_ml-latest-small.png")
     return text
 

@@ -10,6 +10,11 @@ under the rule of its own window, under the built-ins' 50-event window, and with
     python -m lab.argus_study head2head --dataset=ml-100k           # the rows and their records
     python -m lab.history_window --row="ARGUS everything" --seeds=2020,2021,2022
 
+The long-history study's rows (``python -m lab.argus_study history``) are measured the same way; a row whose
+best checkpoint is still in its run's folder (``saved/<run key>/``) is tested from it, not retrained:
+
+    python -m lab.history_window --dataset=ml-latest-small --history_lengths=50,200,500,1000 --seeds=2020,2021,2022
+
 Each result is one line of ``results/argus/history_window_<dataset>.jsonl``; the table is printed.
 """
 
@@ -18,12 +23,15 @@ import json
 import statistics
 import sys
 
+from pathlib import Path
+
 import torch
 
 import recbole_ext  # noqa: F401  (registers ARGUS)
 from recbole_ext import runner
+from recbole_ext.trainer.resume import last_checkpoint_path
 
-from lab import argus_study
+from lab import argus_study, runs
 
 BUILTIN_WINDOW = argus_study.BUILTIN_WINDOW
 METRICS = ("ndcg@10", "mrr@10", "recall@10")
@@ -55,10 +63,47 @@ def measure(dataset, label, seed):
     overrides.update(seed=seed, checkpoint_dir=f"saved/history_window_{seed}")
     config = runner.build_config("ARGUS", dataset, argus_study.model_files("ARGUS", dataset), overrides)
     trained = runner.train(config, show_progress=False)
-    trainer, test_data = trained.trainer, trained.test_data
+    return rule_scores(dataset, label, seed, config, trained.trainer, trained.test_data, None)
+
+
+def saved_best_checkpoint(key):
+    """The best checkpoint that :func:`lab.runs.cached_run` left in ``saved/<key>/``, or None."""
+    folder = Path("saved") / key
+    best = [path for path in sorted(folder.glob("*.pth")) if not path.name.endswith("-last.pth")]
+    complete = [path for path in best if Path(last_checkpoint_path(str(path))).is_file()]
+    return complete[-1] if complete else None
+
+
+def measure_length(length, seed):
+    """The long-history study's ``length`` row on ``seed`` under each rule: tested from the best checkpoint of
+    its record's run when that is still on disk, else retrained with the record's settings; None when the row
+    has no record."""
+    dataset = argus_study.HISTORY_DATASET
+    files = argus_study.model_files("ARGUS", dataset)
+    overrides = argus_study.length_overrides(length)
+    key = runs.run_key("ARGUS", dataset, files, overrides, seed)
+    if runs.find_record(key) is None:
+        return None
+    checkpoint = saved_best_checkpoint(key)
+    config = runner.build_config("ARGUS", dataset, files, {**overrides, "seed": seed,
+                                                            "checkpoint_dir": f"saved/history_window_{seed}"})
+    if checkpoint is None:
+        trained = runner.train(config, show_progress=False)
+        trainer, test_data = trained.trainer, trained.test_data
+    else:
+        _, train_data, _, test_data = runner.prepare(config)
+        _, trainer = runner.build_model_and_trainer(config, train_data)
+    return rule_scores(dataset, argus_study.length_label(length), seed, config, trainer, test_data, checkpoint)
+
+
+def rule_scores(dataset, label, seed, config, trainer, test_data, checkpoint):
+    """Test results of the best weights (the trainer's, or ``checkpoint``'s) under the row's own rule, the
+    built-ins' ``BUILTIN_WINDOW``-event rule and no rule."""
+    model_file = None if checkpoint is None else str(checkpoint)
     own_window = config["MAX_ITEM_LIST_LENGTH"]
     result = {"dataset": dataset, "row": label, "seed": seed, "own_window": own_window,
-              "own rule": _scores(trainer.evaluate(test_data, load_best_model=True, show_progress=False))}
+              "own rule": _scores(trainer.evaluate(test_data, load_best_model=True, model_file=model_file,
+                                                   show_progress=False))}
     trainer.exclude_history_items = False
     plain = trainer._full_sort_batch_eval
     seq_field = config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"]
@@ -89,15 +134,26 @@ def table(results):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lab.history_window", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", choices=argus_study.DATASETS, default="ml-100k")
-    parser.add_argument("--row", choices=[label for label, _, _ in argus_study.HEAD_TO_HEAD], required=True)
+    rows = parser.add_mutually_exclusive_group(required=True)
+    rows.add_argument("--row", choices=[label for label, _, _ in argus_study.HEAD_TO_HEAD])
+    rows.add_argument("--history_lengths", help="comma-separated lengths of the long-history study "
+                      f"(on {argus_study.HISTORY_DATASET})")
     parser.add_argument("--seeds", default="2020", help="comma-separated seeds")
     args = parser.parse_args(argv)
     sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value options from sys.argv
+    if args.history_lengths:
+        args.dataset = argus_study.HISTORY_DATASET
     path = argus_study.RESULTS / f"history_window_{args.dataset}.jsonl"
     for seed in (int(s) for s in args.seeds.split(",")):
-        result = measure(args.dataset, args.row, seed)
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(result) + "\n")
+        lengths = [int(length) for length in args.history_lengths.split(",")] if args.history_lengths else [None]
+        for length in lengths:
+            result = measure(args.dataset, args.row, seed) if length is None else measure_length(length, seed)
+            if result is None:
+                print(f"no record of the {length}-event history row, seed {seed}: run "
+                      "`python -m lab.argus_study history` first; skipped")
+                continue
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(result) + "\n")
     results = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     print(table(results))
     return 0
