@@ -60,18 +60,8 @@ def measure(dataset, label, seed):
     """Retrain head-to-head row ``label`` on ``seed``; its test result under each rule."""
     step, extra = {row: (s, e) for row, s, e in argus_study.HEAD_TO_HEAD}[label]
     overrides = argus_study.as_overrides(dataset, argus_study.row_settings(dataset, step, extra))
-    overrides.update(seed=seed, checkpoint_dir=f"saved/history_window_{seed}")
-    config = runner.build_config("ARGUS", dataset, argus_study.model_files("ARGUS", dataset), overrides)
-    trained = runner.train(config, show_progress=False)
-    return rule_scores(dataset, label, seed, config, trained.trainer, trained.test_data, None)
-
-
-def saved_best_checkpoint(key):
-    """The best checkpoint that :func:`lab.runs.cached_run` left in ``saved/<key>/``, or None."""
-    folder = Path("saved") / key
-    best = [path for path in sorted(folder.glob("*.pth")) if not path.name.endswith("-last.pth")]
-    complete = [path for path in best if Path(last_checkpoint_path(str(path))).is_file()]
-    return complete[-1] if complete else None
+    config, trainer, test_data = best_weights(dataset, argus_study.model_files("ARGUS", dataset), overrides, seed)
+    return rule_scores(dataset, label, seed, config, trainer, test_data, None)
 
 
 def measure_length(length, seed):
@@ -85,15 +75,29 @@ def measure_length(length, seed):
     if runs.find_record(key) is None:
         return None
     checkpoint = saved_best_checkpoint(key)
+    config, trainer, test_data = best_weights(dataset, files, overrides, seed, checkpoint)
+    return rule_scores(dataset, argus_study.length_label(length), seed, config, trainer, test_data, checkpoint)
+
+
+def best_weights(dataset, files, overrides, seed, checkpoint=None):
+    """``(config, trainer, test data)`` of an ARGUS run: trained with early stopping, or, given the run's best
+    ``checkpoint``, only built (the trainer then tests that file)."""
     config = runner.build_config("ARGUS", dataset, files, {**overrides, "seed": seed,
                                                             "checkpoint_dir": f"saved/history_window_{seed}"})
     if checkpoint is None:
         trained = runner.train(config, show_progress=False)
-        trainer, test_data = trained.trainer, trained.test_data
-    else:
-        _, train_data, _, test_data = runner.prepare(config)
-        _, trainer = runner.build_model_and_trainer(config, train_data)
-    return rule_scores(dataset, argus_study.length_label(length), seed, config, trainer, test_data, checkpoint)
+        return config, trained.trainer, trained.test_data
+    _, train_data, _, test_data = runner.prepare(config)
+    _, trainer = runner.build_model_and_trainer(config, train_data)
+    return config, trainer, test_data
+
+
+def saved_best_checkpoint(key):
+    """The best checkpoint that :func:`lab.runs.cached_run` left in ``saved/<key>/``, or None."""
+    folder = Path("saved") / key
+    best = [path for path in sorted(folder.glob("*.pth")) if not path.name.endswith("-last.pth")]
+    complete = [path for path in best if Path(last_checkpoint_path(str(path))).is_file()]
+    return complete[-1] if complete else None
 
 
 def rule_scores(dataset, label, seed, config, trainer, test_data, checkpoint):
@@ -144,8 +148,8 @@ def main(argv=None):
     if args.history_lengths:
         args.dataset = argus_study.HISTORY_DATASET
     path = argus_study.RESULTS / f"history_window_{args.dataset}.jsonl"
+    lengths = [int(length) for length in args.history_lengths.split(",")] if args.history_lengths else [None]
     for seed in (int(s) for s in args.seeds.split(",")):
-        lengths = [int(length) for length in args.history_lengths.split(",")] if args.history_lengths else [None]
         for length in lengths:
             result = measure(args.dataset, args.row, seed) if length is None else measure_length(length, seed)
             if result is None:

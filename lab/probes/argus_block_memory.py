@@ -26,7 +26,7 @@ BLOCK = 10
 
 def block_memory_mask(segment_mask, block=BLOCK):
     """``[B, 1, 2L, 2L]`` bool mask (True: may attend) over ``[causal tokens; memory tokens]`` from the
-    ``[B, 1, L, L]`` block-diagonal causal mask of the packed rows (``None``: one sequence a row).
+    ``[B, 1, L, L]`` block-diagonal causal mask of packed rows, or an ``[L, L]`` causal one (one sequence a row).
 
     Positions restart at every segment (a segment's first position is its row's first True key), so the
     blocks of a packed chunk are those it would have alone.
