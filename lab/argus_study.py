@@ -134,6 +134,11 @@ CORE_PROBES = (
     ("8 rows a batch (4 x the steps)", {"train_batch_size": 8}, "ARGUS"),
     # LightSANs reads each training prefix with no causal mask: earlier events are seen in the light of later ones
     ("bidirectional memory of finished 10-event blocks (2 x the tokens)", {}, "ARGUSBlockMemory"),
+    # SASRec's choices together: ~2,000 targets a step (10 of a chunk's 50 positions carry loss), no weight
+    # average, temperature 1 (SASRec's logits are raw dot products)
+    ("SASRec's recipe at once (its encoder, scoring, dropout, learning rate, full softmax, batch, windows)",
+     {**SASREC_SCORING, **SASREC_DROPOUT, "learning_rate": 0.001, "softmax": "full", "ema_decay": 0,
+      "temperature_init": 1.0, "train_batch_size": 200}, "ARGUSSASRecRecipe"),
 )
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one

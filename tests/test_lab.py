@@ -217,6 +217,16 @@ def test_overlapping_chunks_make_every_event_a_target_once_with_its_window():
     assert newest_positions(packed, 2).tolist() == [[False, True, True, True, True, True]]
 
 
+def test_the_sasrec_recipe_probe_is_the_post_layernorm_encoder_on_overlapping_chunks():
+    from lab.probes.argus_overlapping_chunks import ARGUSOverlappingChunks, ARGUSOverlappingChunksDataset
+    from lab.probes.argus_post_ln import ARGUSPostLN
+    from lab.probes.argus_sasrec_recipe import ARGUSSASRecRecipe
+
+    assert ARGUSSASRecRecipe.dataset_class is ARGUSOverlappingChunksDataset
+    assert ARGUSSASRecRecipe._build_layers is ARGUSPostLN._build_layers
+    assert ARGUSSASRecRecipe.calculate_loss is ARGUSOverlappingChunks.calculate_loss
+
+
 def test_the_block_memory_probe_reads_finished_blocks_only_and_keeps_packed_users_apart():
     from recbole_ext.model.layers import CausalTransformerEncoder, segment_causal_mask
 
