@@ -14,6 +14,7 @@ The long-history study's rows (``python -m lab.argus_study history``) are measur
 best checkpoint is still in its run's folder (``saved/<run key>/``) is tested from it, not retrained:
 
     python -m lab.history_window --dataset=ml-latest-small --history_lengths=50,200,500,1000 --seeds=2020,2021,2022
+    python -m lab.history_window --history_lengths=200,1000 --size=large --seeds=2020    # the scaling study's rows
 
 Each result is one line of ``results/argus/history_window_<dataset>.jsonl``; the table is printed.
 """
@@ -64,19 +65,19 @@ def measure(dataset, label, seed):
     return rule_scores(dataset, label, seed, config, trainer, test_data, None)
 
 
-def measure_length(length, seed):
-    """The long-history study's ``length`` row on ``seed`` under each rule: tested from the best checkpoint of
-    its record's run when that is still on disk, else retrained with the record's settings; None when the row
-    has no record."""
+def measure_length(length, seed, size=None):
+    """The long-history (or scaling) study's ``length`` row of model ``size`` on ``seed`` under each rule: tested
+    from the best checkpoint of its record's run when that is still on disk, else retrained with the record's
+    settings; None when the row has no record."""
     dataset = argus_study.HISTORY_DATASET
     files = argus_study.model_files("ARGUS", dataset)
-    overrides = argus_study.length_overrides(length)
+    overrides = argus_study.length_overrides(length, size)
     key = runs.run_key("ARGUS", dataset, files, overrides, seed)
     if runs.find_record(key) is None:
         return None
     checkpoint = saved_best_checkpoint(key)
     config, trainer, test_data = best_weights(dataset, files, overrides, seed, checkpoint)
-    return rule_scores(dataset, argus_study.length_label(length), seed, config, trainer, test_data, checkpoint)
+    return rule_scores(dataset, argus_study.length_label(length, size), seed, config, trainer, test_data, checkpoint)
 
 
 def best_weights(dataset, files, overrides, seed, checkpoint=None):
@@ -142,6 +143,8 @@ def main(argv=None):
     rows.add_argument("--row", choices=[label for label, _, _ in argus_study.HEAD_TO_HEAD])
     rows.add_argument("--history_lengths", help="comma-separated lengths of the long-history study "
                       f"(on {argus_study.HISTORY_DATASET})")
+    parser.add_argument("--size", choices=list(argus_study.SIZES), default="base",
+                        help="model size of the --history_lengths rows (the scaling study's)")
     parser.add_argument("--seeds", default="2020", help="comma-separated seeds")
     args = parser.parse_args(argv)
     sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value options from sys.argv
@@ -151,10 +154,11 @@ def main(argv=None):
     lengths = [int(length) for length in args.history_lengths.split(",")] if args.history_lengths else [None]
     for seed in (int(s) for s in args.seeds.split(",")):
         for length in lengths:
-            result = measure(args.dataset, args.row, seed) if length is None else measure_length(length, seed)
+            result = (measure(args.dataset, args.row, seed) if length is None
+                      else measure_length(length, seed, args.size))
             if result is None:
-                print(f"no record of the {length}-event history row, seed {seed}: run "
-                      "`python -m lab.argus_study history` first; skipped")
+                print(f"no record of the {args.size} {length}-event history row, seed {seed}: run "
+                      "`python -m lab.argus_study history` (or `scaling`) first; skipped")
                 continue
             with open(path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(result) + "\n")
