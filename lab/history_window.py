@@ -3,15 +3,16 @@
 The head-to-head's history rule (``exclude_history_items``) masks the items of each model's own history
 window, ``MAX_ITEM_LIST_LENGTH`` events: 50 for RecBole's SASRec, LightSANs and SASRecF, 200 for ARGUS's
 "everything" rows on ml-100k. A wider window masks more of the user's earlier items, which on MovieLens
-(no repeats) can never be the target, so the same weights score higher under it. This retrains a row of
-``lab.argus_study``'s head-to-head (same settings and seed as its record) and tests its best checkpoint
-under the rule of its own window, under the built-ins' 50-event window, and with no rule:
+(no repeats) can never be the target, so the same weights score higher under it. This tests the best
+checkpoint of a row of ``lab.argus_study``'s head-to-head under the rule of its own window, under the
+built-ins' 50-event window, and with no rule; the checkpoint is the one its record's run left in
+``saved/<run key>/``, or, when that is gone, a retrain with the record's settings and seed:
 
     python -m lab.argus_study head2head --dataset=ml-100k           # the rows and their records
     python -m lab.history_window --row="ARGUS everything" --seeds=2020,2021,2022
 
-The long-history study's rows (``python -m lab.argus_study history``) are measured the same way; a row whose
-best checkpoint is still in its run's folder (``saved/<run key>/``) is tested from it, not retrained:
+The long-history and scaling studies' rows (``python -m lab.argus_study history`` / ``scaling``) are measured
+the same way:
 
     python -m lab.history_window --dataset=ml-latest-small --history_lengths=50,200,500,1000 --seeds=2020,2021,2022
     python -m lab.history_window --history_lengths=200,1000 --size=large --seeds=2020    # the scaling study's rows
@@ -58,26 +59,30 @@ def _scores(result):
 
 
 def measure(dataset, label, seed):
-    """Retrain head-to-head row ``label`` on ``seed``; its test result under each rule."""
+    """Head-to-head row ``label`` on ``seed`` under each rule (:func:`measure_run`)."""
     step, extra = {row: (s, e) for row, s, e in argus_study.HEAD_TO_HEAD}[label]
     overrides = argus_study.as_overrides(dataset, argus_study.row_settings(dataset, step, extra))
-    config, trainer, test_data = best_weights(dataset, argus_study.model_files("ARGUS", dataset), overrides, seed)
-    return rule_scores(dataset, label, seed, config, trainer, test_data, None)
+    return measure_run(dataset, label, overrides, seed)
 
 
 def measure_length(length, seed, size=None):
-    """The long-history (or scaling) study's ``length`` row of model ``size`` on ``seed`` under each rule: tested
-    from the best checkpoint of its record's run when that is still on disk, else retrained with the record's
-    settings; None when the row has no record."""
+    """The long-history (or scaling) study's ``length`` row of model ``size`` on ``seed`` under each rule
+    (:func:`measure_run`); None when the row has no record."""
     dataset = argus_study.HISTORY_DATASET
-    files = argus_study.model_files("ARGUS", dataset)
     overrides = argus_study.length_overrides(length, size)
-    key = runs.run_key("ARGUS", dataset, files, overrides, seed)
-    if runs.find_record(key) is None:
+    if runs.find_record(runs.run_key("ARGUS", dataset, argus_study.model_files("ARGUS", dataset), overrides, seed)) is None:
         return None
-    checkpoint = saved_best_checkpoint(key)
+    return measure_run(dataset, argus_study.length_label(length, size), overrides, seed)
+
+
+def measure_run(dataset, label, overrides, seed):
+    """An ARGUS run's test results under each rule: tested from the best checkpoint of its record's run when
+    that is still on disk, else retrained with the same settings and seed."""
+    files = argus_study.model_files("ARGUS", dataset)
+    key = runs.run_key("ARGUS", dataset, files, overrides, seed)
+    checkpoint = saved_best_checkpoint(key) if runs.find_record(key) is not None else None
     config, trainer, test_data = best_weights(dataset, files, overrides, seed, checkpoint)
-    return rule_scores(dataset, argus_study.length_label(length, size), seed, config, trainer, test_data, checkpoint)
+    return rule_scores(dataset, label, seed, config, trainer, test_data, checkpoint)
 
 
 def best_weights(dataset, files, overrides, seed, checkpoint=None):
