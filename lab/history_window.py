@@ -68,19 +68,21 @@ def measure(dataset, label, seed):
 def measure_length(length, seed, size=None):
     """The long-history (or scaling) study's ``length`` row of model ``size`` on ``seed`` under each rule
     (:func:`measure_run`); None when the row has no record."""
-    dataset = argus_study.HISTORY_DATASET
     overrides = argus_study.length_overrides(length, size)
-    if runs.find_record(runs.run_key("ARGUS", dataset, argus_study.model_files("ARGUS", dataset), overrides, seed)) is None:
-        return None
-    return measure_run(dataset, argus_study.length_label(length, size), overrides, seed)
+    label = argus_study.length_label(length, size)
+    return measure_run(argus_study.HISTORY_DATASET, label, overrides, seed, needs_record=True)
 
 
-def measure_run(dataset, label, overrides, seed):
+def measure_run(dataset, label, overrides, seed, needs_record=False):
     """An ARGUS run's test results under each rule: tested from the best checkpoint of its record's run when
-    that is still on disk, else retrained with the same settings and seed."""
+    that is still on disk, else retrained with the same settings and seed; None when ``needs_record`` and the
+    run has no record."""
     files = argus_study.model_files("ARGUS", dataset)
     key = runs.run_key("ARGUS", dataset, files, overrides, seed)
-    checkpoint = saved_best_checkpoint(key) if runs.find_record(key) is not None else None
+    recorded = runs.find_record(key) is not None
+    if needs_record and not recorded:
+        return None
+    checkpoint = saved_best_checkpoint(key) if recorded else None
     config, trainer, test_data = best_weights(dataset, files, overrides, seed, checkpoint)
     return rule_scores(dataset, label, seed, config, trainer, test_data, checkpoint)
 
