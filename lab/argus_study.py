@@ -44,7 +44,7 @@ import recbole_ext  # noqa: F401  (registers ARGUS)
 from recbole_ext import registry
 from recbole_ext.files import atomic_path, write_text_atomically
 
-from lab import runs
+from lab import resumable, runs
 from lab.datasets import ensure_dataset
 from lab.probes import register_probes
 from lab.stats import mean_std, paired_difference
@@ -218,7 +218,7 @@ class Runner:
         if self.cached_only or not may_train:
             return runs.find_record(runs.run_key(model, dataset, files, overrides, seed))
         started = time.time()
-        record = runs.cached_run(model, dataset, files, overrides, seed, study=STUDY)
+        record = resumable.cached_run(model, dataset, files, overrides, seed, study=STUDY)
         if time.time() - started > 5:
             print(f"trained {record['key']}: test {METRIC} {record['test_result'][METRIC]:.4f}, "
                   f"{record['epochs']} epochs, {record['seconds_per_epoch']:.1f} s/epoch", flush=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from recbole_ext.files import atomic_path, write_text_atomically
 
-from lab import runs
+from lab import resumable, runs
 from lab.stats import mean_std
 from lab.stats import paired_difference as paired_mean_difference
 
@@ -202,7 +202,7 @@ def run_benchmark(
         files = config_files + model_config_files(model, model_configs)
         own = overrides_for(model, dataset, files, overrides)
         runs_by_model[model] = [
-            runs.cached_run(model, dataset, files, own, runs.SEED_BASE + index, study, results_dir)
+            resumable.cached_run(model, dataset, files, own, runs.SEED_BASE + index, study, results_dir)
             for index in range(seeds[model])
         ]
     reference = reference or models[0]

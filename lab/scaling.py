@@ -42,7 +42,7 @@ from pathlib import Path
 import recbole_ext  # noqa: F401  (registers Wukong)
 from recbole_ext.files import atomic_path, write_text_atomically
 
-from lab import runs
+from lab import resumable, runs
 from lab.datasets import ensure_dataset
 from lab.stats import paired_difference, std
 
@@ -264,7 +264,7 @@ def plot(rows, png_path, title):
 
 
 def rung_row(model_name, rung, dataset, config_files, overrides, seed, flops):
-    record = runs.cached_run(model_name, dataset, config_files, overrides, seed, STUDY)
+    record = resumable.cached_run(model_name, dataset, config_files, overrides, seed, STUDY)
     return {
         "model": model_name,
         "config": describe(rung),

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from recbole_ext import cli
+from recbole_ext.trainer.resume import ResumableMixin
 
-from lab import benchmark, runs
+from lab import benchmark, resumable, runs
 from lab.stats import mean_std
 
 from conftest import REPO_ROOT
@@ -111,6 +112,46 @@ def test_benchmark_runs_keep_their_checkpoints_apart(tmp_path, monkeypatch):
     assert seen == [os.path.join("saved", key) for key in keys] and keys[0] != keys[1]
     runs.cached_run("Pop", "ml-100k", [], {"epochs": "2", "checkpoint_dir": "mine"}, 2020, results_dir=tmp_path)
     assert seen[-1] == "mine"  # an explicit setting wins
+
+
+class _SessionEnded(Exception):
+    pass
+
+
+def test_a_benchmark_run_stopped_part_way_is_continued_and_recorded_as_if_never_stopped(tmp_path, tiny_data_path, monkeypatch):
+    settings = {"data_path": str(tiny_data_path), "epochs": "4", "stopping_step": "10", "show_progress": "False",
+                "state": "ERROR"}
+    monkeypatch.chdir((tmp_path / "whole").mkdir() or tmp_path / "whole")
+    whole = runs.cached_run("BPR", "tiny", [], settings, 2020, "s", results_dir=tmp_path / "whole")
+
+    monkeypatch.chdir((tmp_path / "parts").mkdir() or tmp_path / "parts")
+    save_last = ResumableMixin._save_last
+
+    def save_then_end_the_session(trainer, epoch_idx):
+        save_last(trainer, epoch_idx)
+        if epoch_idx == 1:
+            raise _SessionEnded
+
+    monkeypatch.setattr(ResumableMixin, "_save_last", save_then_end_the_session)
+    with pytest.raises(_SessionEnded):
+        resumable.cached_run("BPR", "tiny", [], settings, 2020, "s", results_dir=tmp_path / "parts")
+    monkeypatch.setattr(ResumableMixin, "_save_last", save_last)
+    assert list((tmp_path / "parts").glob("s/runs/*.json")) == []
+    assert resumable.last_checkpoint(tmp_path / "parts" / "saved" / whole["key"]) is not None
+    # a run that trained to its end (and died while tested, say) is not continued: it would train an extra epoch
+    assert resumable.last_checkpoint(tmp_path / "whole" / "saved" / whole["key"]) is None
+
+    continued = resumable.cached_run("BPR", "tiny", [], settings, 2020, "s", results_dir=tmp_path / "parts")
+    assert continued["key"] == whole["key"] and continued["resumed_at_epoch"] == 2
+    assert continued["epochs"] == whole["epochs"] == 4
+    assert [point["epoch"] for point in continued["curve"]] == [2, 3]
+    assert [point["valid"] for point in continued["curve"]] == [point["valid"] for point in whole["curve"][2:]]
+    assert continued["best_valid_score"] == whole["best_valid_score"]
+    assert continued["test_result"] == whole["test_result"]
+    assert json.loads((tmp_path / "parts" / "s" / "runs" / f"{whole['key']}.json").read_text()) == continued
+    # the record now exists: asking again trains nothing, even with the last checkpoint still there
+    monkeypatch.setattr(runs, "train_once", lambda *a: pytest.fail("trained again"))
+    assert resumable.cached_run("BPR", "tiny", [], settings, 2020, "s", results_dir=tmp_path / "parts") == continued
 
 
 def test_benchmark_passes_each_model_only_the_overrides_it_knows(tiny_data_path):
