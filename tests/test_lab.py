@@ -268,6 +268,36 @@ def test_the_sasrec_recipe_probe_is_the_post_layernorm_encoder_on_overlapping_ch
     assert ARGUSSASRecRecipe.calculate_loss is ARGUSOverlappingChunks.calculate_loss
 
 
+def test_the_interest_pooling_probe_pools_earlier_events_of_the_same_user_only():
+    from types import SimpleNamespace
+
+    from lab.probes.argus_interest_pooling import INTERESTS, ARGUSInterestPooling
+
+    torch.manual_seed(0)
+    d = 8
+    layers = SimpleNamespace(interest_scores=torch.nn.Linear(d, INTERESTS, bias=False),
+                             interest_projection=torch.nn.Linear(INTERESTS * d, d))
+
+    def pooled(tokens):
+        return ARGUSInterestPooling.pooled_interests(layers, tokens, items, segments)[0]
+
+    # two users packed in one row (positions 0-2 and 3-5), then padding
+    items = torch.tensor([[3, 4, 5, 6, 7, 8, 0, 0]])
+    segments = torch.tensor([[1, 1, 1, 2, 2, 2, 0, 0]])
+    tokens = torch.randn(1, 8, d)
+    before = pooled(tokens)
+    # the first event of each user has nothing before it
+    assert torch.equal(before[0], before[3]) and torch.equal(before[0], layers.interest_projection.bias)
+    changed = tokens.clone()
+    changed[0, 2] += 5  # the first user's last event
+    changed[0, 4] += 5  # the second user's middle event
+    after = pooled(changed)
+    # an event reaches only the later positions of its own user
+    assert torch.equal(after[:3], before[:3]) and torch.equal(after[3:5], before[3:5])
+    assert not torch.allclose(after[5], before[5])
+    assert torch.equal(after[6:], before[6:])
+
+
 def test_the_block_memory_probe_reads_finished_blocks_only_and_keeps_packed_users_apart():
     from recbole_ext.model.layers import CausalTransformerEncoder, segment_causal_mask
 
