@@ -298,6 +298,13 @@ def test_the_interest_pooling_probe_pools_earlier_events_of_the_same_user_only()
     assert torch.equal(after[6:], before[6:])
 
 
+def test_the_dropout_copies_probe_averages_its_losses_term_by_term():
+    from lab.probes.argus_dropout_copies import mean_losses
+
+    assert mean_losses([torch.tensor(1.0), torch.tensor(3.0)]) == 2.0
+    assert mean_losses([(torch.tensor(1.0), torch.tensor(4.0)), (torch.tensor(3.0), torch.tensor(0.0))]) == (2.0, 2.0)
+
+
 def test_the_block_memory_probe_reads_finished_blocks_only_and_keeps_packed_users_apart():
     from recbole_ext.model.layers import CausalTransformerEncoder, segment_causal_mask
 
