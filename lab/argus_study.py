@@ -143,6 +143,12 @@ CORE_PROBES = (
     ("SASRec's recipe at once (its encoder, scoring, dropout, learning rate, full softmax, batch, windows)",
      {**SASREC_SCORING, **SASREC_DROPOUT, "learning_rate": 0.001, "softmax": "full", "ema_decay": 0,
       "temperature_init": 1.0, "train_batch_size": 200}, "ARGUSSASRecRecipe"),
+    # without dropout one pass and a window per target give the same gradient: what is left is the data
+    ("no dropout", {"hidden_dropout_prob": 0.0, "attn_dropout_prob": 0.0}, "ARGUS"),
+    ("dropout 0.1", {"hidden_dropout_prob": 0.1, "attn_dropout_prob": 0.1}, "ARGUS"),
+    ("the loss averaged over 4 dropout draws of each batch (4 x the compute)", {}, "ARGUSDropoutCopies"),
+    ("the query also reads 5 causal interest pools of the earlier items (LightSANs' aggregation)", {},
+     "ARGUSInterestPooling"),
 )
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one
