@@ -305,6 +305,14 @@ def test_the_dropout_copies_probe_averages_its_losses_term_by_term():
     assert mean_losses([(torch.tensor(1.0), torch.tensor(4.0)), (torch.tensor(3.0), torch.tensor(0.0))]) == (2.0, 2.0)
 
 
+def test_the_last_item_probe_reads_the_event_before_of_the_same_user():
+    from lab.probes.argus_last_item import previous_tokens
+
+    tokens = torch.arange(1.0, 7.0).view(1, 6, 1)
+    segments = torch.tensor([[1, 1, 1, 2, 2, 0]])  # two users packed, then padding
+    assert previous_tokens(tokens, segments).flatten().tolist() == [0.0, 1.0, 2.0, 0.0, 4.0, 0.0]
+
+
 def test_the_block_memory_probe_reads_finished_blocks_only_and_keeps_packed_users_apart():
     from recbole_ext.model.layers import CausalTransformerEncoder, segment_causal_mask
 
