@@ -11,8 +11,10 @@ that has a record):
     python -m lab.argus_study head2head --dataset=ml-latest-small     # the rows and their records
     python -m lab.target_gaps --dataset=ml-latest-small --seed=2020
 
-Events rated in the same second keep the order of the dataset's file (RecBole sorts by time, stably): on
-ml-latest-small, whose file is sorted by user and then film id, that is the film-id order. Writes
+RecBole sorts every model's events by its float32 time field, stably: events within one float32 step (128 s
+at ml-latest-small's raw Unix times; about 1 s for ml-100k's min-max scaled ones) keep the order of the
+dataset's file, which for ml-latest-small is by user and then film id. So a "test target" can have been
+rated up to a couple of minutes before the event ranked before it: the first group below. Writes
 ``results/argus/target_gaps_<dataset>.md``.
 """
 
@@ -29,10 +31,9 @@ from recbole_ext.files import write_text_atomically
 
 from lab import argus_study, runs
 from lab.history_window import BUILTIN_WINDOW, last_events_mask, saved_best_checkpoint
-from lab.probes import register_probes
 
 #: (label, smallest gap, largest gap) in seconds
-GAP_GROUPS = (("same second", 0, 0), ("1 s to 1 min", 1, 60), ("1 min to 1 h", 61, 3600),
+GAP_GROUPS = (("rated before the event before it", -math.inf, -1), ("same second", 0, 0), ("1 s to 1 min", 1, 60), ("1 min to 1 h", 61, 3600),
               ("over 1 h", 3601, math.inf))
 DATASETS = ("ml-100k", "ml-latest-small")  # real timestamps (amazon-games' are positions)
 
@@ -83,13 +84,12 @@ def test_ndcg_by_user(model, dataset, files, overrides, seed, checkpoint):
 
 
 def target_gaps(dataset, seed):
-    """``{raw user id: seconds between the test target and the event before it}``, read by the dataset of
-    :mod:`lab.probes.argus_exact_time` (RecBole's float32 times are 64-128 s coarse)."""
-    _, _, files, overrides = next(row for row in head_to_head_runs(dataset) if row[1] == "ARGUS")
-    register_probes()
-    config, data, _, _, test_data = _built("ARGUSExactTime", dataset, files, overrides, seed)
+    """``{raw user id: seconds between the test target and the event before it}``, from ARGUS's exact copy of
+    the time (RecBole's float32 time field is 64-128 s coarse)."""
+    _, model, files, overrides = next(row for row in head_to_head_runs(dataset) if row[1] == "ARGUS")
+    config, data, _, _, test_data = _built(model, dataset, files, overrides, seed)
     users = data.field2id_token[config["USER_ID_FIELD"]]
-    time = config["TIME_FIELD"]
+    time = data.seconds_field
     gaps = {}
     for interaction, _, _, _ in test_data:
         last = interaction[config["ITEM_LIST_LENGTH_FIELD"]].long() - 1

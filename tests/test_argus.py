@@ -295,14 +295,41 @@ def test_training_samples_are_one_per_chunk_and_eval_is_unchanged(data_dir, tmp_
         expected = [item for user, item, *_ in events if user == raw_user][:-2]
         assert items == expected
 
-    # validation and test: RecBole's own leave-one-out samples (ARGUS only keeps
-    # rating and timestamp in raw units instead of min-max scaling them)
+    # validation and test: RecBole's own leave-one-out samples (ARGUS only keeps the
+    # rating in raw units and adds its exact copy of the time)
     plain = SequentialDataset(_config(data_dir, tmp_path))
     _, plain_valid, plain_test = plain.build()
     for ours, theirs in ((valid, plain_valid), (test, plain_test)):
-        assert ours.inter_feat.columns == theirs.inter_feat.columns
-        for field in ("user_id", "item_id", "item_id_list", "item_length"):
+        assert sorted(ours.inter_feat.columns) == sorted(theirs.inter_feat.columns + ["timestamp_seconds",
+                                                                                    "timestamp_seconds_list"])
+        for field in ("user_id", "item_id", "item_id_list", "item_length", "timestamp", "timestamp_list"):
             assert torch.equal(ours.inter_feat[field], theirs.inter_feat[field]), field
+
+
+@pytest.mark.parametrize("normalize_all", [True, False])
+def test_argus_splits_exactly_as_recbole_when_float32_rounds_unix_times(tmp_path, normalize_all):
+    """RecBole stores times in float32 (128 s steps at 1.5e9 s) and may min-max scale them first: ARGUS must
+    order events, and so pick the validation and test targets, by the same values; its features read the
+    exact seconds."""
+    (tmp_path / "clock").mkdir()
+    rng = np.random.default_rng(0)
+    lines = ["user_id:token\titem_id:token\ttimestamp:float"]
+    for user in range(1, 9):
+        times = 1_500_000_000 + np.cumsum(rng.integers(1, 40, size=12))  # many fall in one float32 step
+        for item, time in sorted(zip(rng.permutation(30)[:12] + 1, times)):  # the file is in item order
+            lines.append(f"{user}\t{item}\t{time}")
+    (tmp_path / "clock" / "clock.inter").write_text("\n".join(lines) + "\n")
+    settings = {"data_path": str(tmp_path), "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+                "normalize_all": normalize_all, "feedback_fields": {}, "feedback_loss_weights": {},
+                "train_neg_sample_args": None, "state": "ERROR", "show_progress": False}
+    ours = create_dataset(Config(model="ARGUS", dataset="clock", config_dict=settings)).build()
+    theirs = create_dataset(Config(model="SASRec", dataset="clock", config_dict=settings)).build()
+    for our_split, their_split in zip(ours[1:], theirs[1:]):
+        for field in ("user_id", "item_id", "item_id_list"):
+            assert torch.equal(our_split.inter_feat[field], their_split.inter_feat[field]), field
+    seconds = ours[2].inter_feat["timestamp_seconds_list"]
+    assert seconds.dtype == torch.float64 and float(seconds.max()) > 1.5e9
+    assert (seconds % 1 == 0).all() and len(torch.unique(seconds[seconds > 0])) > 40  # exact, not 128 s steps
 
 
 def test_chunk_bounds_cut_from_the_recent_end():
@@ -475,7 +502,8 @@ def test_changing_a_later_event_never_changes_earlier_outputs(data_dir, tmp_path
     changed = batch[torch.arange(len(batch))]
     changed["item_id_list"][:, later] = batch["item_id_list"][:, later] % (model.n_items - 1) + 1
     changed["rating_list"][:, later] = 6.0 - batch["rating_list"][:, later]
-    changed["timestamp_list"][:, later:] += 7 * 3600
+    for times in ("timestamp_list", "timestamp_seconds_list"):
+        changed[times][:, later:] += 7 * 3600
     with torch.no_grad():
         queries, feedback = model(batch)
         changed_queries, changed_feedback = model(changed)
@@ -518,7 +546,8 @@ def test_full_sort_predict_ignores_target_item_and_feedback(data_dir, tmp_path, 
     # the target's context is read exactly when use_target_context is on (5 hours: the hour and the gap;
     # 3 days: the absolute-time bucket of 1 day)
     shifted = batch[torch.arange(len(batch))]
-    shifted["timestamp"] = batch["timestamp"] + (5 * 3600 if model.time_context else 3 * 86400)
+    for time in ("timestamp", "timestamp_seconds"):
+        shifted[time] = batch[time] + (5 * 3600 if model.time_context else 3 * 86400)
     with torch.no_grad():
         shifted_scores = model.full_sort_predict(shifted)
     assert torch.equal(scores, shifted_scores) != use_target_context
@@ -602,7 +631,8 @@ def test_no_attention_crosses_users_in_a_packed_row(data_dir, tmp_path, variant)
     changed = packed[torch.tensor([0])]
     changed["item_id_list"][0, user_b] = packed["item_id_list"][0, user_b] % (model.n_items - 1) + 1
     changed["rating_list"][0, user_b] = 6.0 - packed["rating_list"][0, user_b]
-    changed["timestamp_list"][0, user_b] += 5 * 3600
+    for times in ("timestamp_list", "timestamp_seconds_list"):
+        changed[times][0, user_b] += 5 * 3600
     with torch.no_grad():
         queries, feedback = model(packed)
         changed_queries, changed_feedback = model(changed)
@@ -817,7 +847,7 @@ def test_item_features_reach_the_item_tokens_and_the_output_vectors(data_dir, tm
 def test_absolute_time_buckets_count_from_the_first_training_event(data_dir, tmp_path):
     config = _config(data_dir, tmp_path, absolute_time_context=True, absolute_time_bucket_days=1)
     _, train, _, _, model = _prepare(config)
-    times = train._dataset.inter_feat["timestamp_list"][train._dataset.inter_feat["item_id_list"] > 0].double()
+    times = train._dataset.inter_feat["timestamp_seconds_list"][train._dataset.inter_feat["item_id_list"] > 0]
     origin, last = float(times.min()), float(times.max())
     assert float(model.time_origin) == origin
     assert model.n_time_buckets == int((last - origin) // 86400) + 1

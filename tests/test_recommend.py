@@ -37,7 +37,8 @@ def full_history_query(config, dataset, user):
     length = int(feat[config["ITEM_LIST_LENGTH_FIELD"]][row])
     width = config["MAX_ITEM_LIST_LENGTH"]
     data = {dataset.uid_field: torch.tensor([uid])}
-    for field in (dataset.iid_field, "timestamp", "rating"):
+    fields = (dataset.iid_field, "timestamp", "timestamp_seconds", "rating")  # ARGUS reads its exact copy of the time
+    for field in (f for f in fields if f + "_list" in feat):
         events = torch.cat([feat[field + "_list"][row][:length], feat[field][row : row + 1]])[-width:]
         padded = torch.zeros(width, dtype=events.dtype)
         padded[: len(events)] = events

@@ -19,6 +19,15 @@ positions restarting per chunk; Krell et al., "Efficient Sequence Packing
 without Cross-contamination", arXiv 2107.02027, 2021). Without packing a row
 holds one chunk and short histories leave most of a row as padding.
 
+ARGUS reads event times from its own copy of the time field,
+``<time field>_seconds`` (:func:`seconds_field_of`), in raw units and in
+float64: RecBole stores float fields as float32, which rounds Unix times
+to 64-128 seconds, so gaps inside a rating session would vanish, and it may
+min-max scale the time field (``normalize_all``). The time field itself is
+left to RecBole, so events are ordered, and the data split, exactly as for
+SASRec or LightSANs under the same config (events in one float32 time step
+keep the file's order, for every model alike).
+
 Fields a setting needs are checked when the files are read, each missing one
 in one line that names the setting, the field and the two ways out (load it,
 or switch the setting off): the time field for ``time_context`` and
@@ -103,6 +112,11 @@ def _file_fields(path):
     return [column.split(":")[0] for column in header.split("\t") if column]
 
 
+def seconds_field_of(time_field):
+    """ARGUS's float64 copy of the time field, in the field's raw units."""
+    return f"{time_field}_seconds"
+
+
 def time_settings_on(config):
     """The settings on in ``config`` that read the time field."""
     return [key for key in ("time_context", "absolute_time_context") if config[key]]
@@ -111,18 +125,35 @@ def time_settings_on(config):
 class ARGUSDataset(SequentialDataset):
     """RecBole's :class:`SequentialDataset` with chunked one-pass training samples.
 
-    It also keeps the time field and the feedback fields named in
-    ``feedback_fields`` in their raw units (``normalize_all`` would min-max
-    scale them), so feedback thresholds are written in the field's own units
-    (e.g. ``rating >= 4``) and hour of day / day of week can be read from
-    the timestamp.
+    It also keeps the feedback fields named in ``feedback_fields`` in their
+    raw units (``normalize_all`` would min-max scale them), so feedback
+    thresholds are written in the field's own units (e.g. ``rating >= 4``),
+    and adds :attr:`seconds_field`, the times hour of day, day of week and
+    gaps are read from (module docstring).
     """
+
+    @property
+    def seconds_field(self):
+        return None if self.time_field is None else seconds_field_of(self.time_field)
 
     def _load_data(self, token, dataset_path):
         super()._load_data(token, dataset_path)
         self._check_time_field(token)
         self._check_feedback_fields(token, dataset_path)
         self._check_item_feature_fields(token, dataset_path)
+        self._add_seconds_field()
+
+    def _add_seconds_field(self):
+        if self.time_field is None or self.time_field not in self.inter_feat.columns:
+            return
+        self.inter_feat[self.seconds_field] = self.inter_feat[self.time_field].astype(np.float64)
+        self.set_field_property(self.seconds_field, FeatureType.FLOAT, FeatureSource.INTERACTION, 1)
+
+    def _dataframe_to_interaction(self, data):
+        interaction = super()._dataframe_to_interaction(data)
+        if self.seconds_field in data:
+            interaction.interaction[self.seconds_field] = torch.from_numpy(data[self.seconds_field].to_numpy(np.float64))
+        return interaction
 
     def _loaded_inter_fields(self):
         return ", ".join(self.inter_feat.columns)
@@ -189,8 +220,8 @@ class ARGUSDataset(SequentialDataset):
 
     def _fields_kept_raw(self):
         fields = set(self.config["feedback_fields"] or {})
-        if self.time_field is not None:
-            fields.add(self.time_field)
+        if self.seconds_field is not None:
+            fields.add(self.seconds_field)
         return [field for field in fields if field in self.inter_feat]
 
     def _normalize(self):

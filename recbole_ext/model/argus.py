@@ -42,7 +42,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.trainer import Trainer
 from recbole.utils import FeatureSource, FeatureType, InputType
 
-from recbole_ext.data.argus_dataset import SEGMENT_FIELD, ARGUSDataset, time_settings_on
+from recbole_ext.data.argus_dataset import SEGMENT_FIELD, ARGUSDataset, seconds_field_of, time_settings_on
 from recbole_ext.model.layers import (
     CausalTransformerEncoder,
     ItemTokenEmbedding,
@@ -157,7 +157,7 @@ def _dataset_fields_line(dataset):
         if source == FeatureSource.INTERACTION
         and field in dataset.field2type
         and dataset.field2type[field] in (FeatureType.TOKEN, FeatureType.FLOAT)
-        and field != dataset.config["ITEM_LIST_LENGTH_FIELD"]
+        and field not in (dataset.config["ITEM_LIST_LENGTH_FIELD"], getattr(dataset, "seconds_field", None))
     )
     return ", ".join(fields)
 
@@ -217,6 +217,7 @@ class ARGUS(SequentialRecommender):
             )
         self.list_suffix = config["LIST_SUFFIX"]
         self.time_field = config["TIME_FIELD"]
+        self.seconds_field = seconds_field_of(self.time_field)  # the times ARGUS reads (exact, raw units)
         self.absolute_time_context = config["absolute_time_context"]
 
         self._read_feedback_fields(config, dataset)
@@ -299,7 +300,7 @@ class ARGUS(SequentialRecommender):
         self.time_bucket_seconds = config["absolute_time_bucket_days"] * _SECONDS_PER_DAY
         origin, buckets = 0.0, 1
         if self.absolute_time_context:
-            times = dataset.inter_feat[self.time_field + self.list_suffix][dataset.inter_feat[self.ITEM_SEQ] > 0].double()
+            times = dataset.inter_feat[self.seconds_field + self.list_suffix][dataset.inter_feat[self.ITEM_SEQ] > 0].double()
             if len(times):
                 origin = float(times.min())
                 buckets = int((float(times.max()) - origin) // self.time_bucket_seconds) + 1
@@ -405,9 +406,9 @@ class ARGUS(SequentialRecommender):
         """
         embedding = torch.zeros(present.shape + (self.hidden_size,), device=present.device)
         if self.time_context or self.absolute_time_context:
-            timestamps = self._field_list(interaction, self.time_field)
+            timestamps = self._field_list(interaction, self.seconds_field)
             if target is not None:
-                timestamps = self._put_target(timestamps, interaction[self.time_field], target)
+                timestamps = self._put_target(timestamps, interaction[self.seconds_field], target)
         if self.time_context:
             hours, days, gaps = time_context_ids(timestamps, present, first_of_segment)
             embedding = embedding + self.hour_embedding(hours) + self.weekday_embedding(days)
@@ -693,7 +694,7 @@ class ARGUS(SequentialRecommender):
 
     def _context_fields_read(self):
         reads_time = self.time_context or self.absolute_time_context
-        return ([self.time_field] if reads_time else []) + self.context_fields
+        return ([self.seconds_field] if reads_time else []) + self.context_fields
 
     def _list_fields_read(self):
         return list(dict.fromkeys(self._context_fields_read() + self.feedback_fields))

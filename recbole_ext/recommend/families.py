@@ -250,8 +250,11 @@ class Family:
                 self._tower_searched = True
         return self._tower
 
-    def _time_field(self):
-        return self.dataset.time_field
+    def _set_request_time(self, data, at):
+        """The request's time ``at`` as the next event's time (the time field, and ARGUS's exact copy)."""
+        for field in (self.dataset.time_field, getattr(self.dataset, "seconds_field", None)):
+            if at is not None and field in data:
+                data[field] = torch.full_like(data[field], float(at))
 
 
 class GeneralFamily(Family):
@@ -283,8 +286,7 @@ class SequentialFamily(Family):
         users = torch.as_tensor(rows if users is None else users, dtype=torch.long)
         data[self.model.USER_ID] = users
         data[self.model.ITEM_ID] = torch.zeros_like(users)
-        if at is not None and self._time_field() in data:
-            data[self._time_field()] = torch.full_like(data[self._time_field()], float(at))
+        self._set_request_time(data, at)
         return Interaction(data)
 
 
@@ -308,8 +310,7 @@ class ContextFamily(Family):
         data = {self.dataset.uid_field: users}
         for field in self._pair_fields():
             data[field] = last[field]
-        if at is not None and self._time_field() in data:
-            data[self._time_field()] = torch.full_like(data[self._time_field()], float(at))
+        self._set_request_time(data, at)
         for field, value in (context or {}).items():
             data[field] = torch.full_like(data[field], self._context_value(field, value))
         return Interaction(data)

@@ -329,6 +329,8 @@ class Recommender:
             given[self.config["RATING_FIELD"]] = feedback
         if timestamps is not None:
             given[self.dataset.time_field] = timestamps
+            if getattr(self.dataset, "seconds_field", None) in fields:
+                given[self.dataset.seconds_field] = timestamps  # ARGUS reads its exact copy
         for name, values in given.items():
             fields[name] = self._session_field(name, values, fields, len(internal))
         return EventLog.of_session(fields, self.dataset.iid_field)
