@@ -149,6 +149,7 @@ CORE_PROBES = (
     ("the loss averaged over 4 dropout draws of each batch (4 x the compute)", {}, "ARGUSDropoutCopies"),
     ("the query also reads 5 causal interest pools of the earlier items (LightSANs' aggregation)", {},
      "ARGUSInterestPooling"),
+    ("the query also reads the previous item's token (a direct item-to-item path)", {}, "ARGUSLastItem"),
 )
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one
