@@ -33,8 +33,8 @@ from lab import argus_study, runs
 from lab.history_window import BUILTIN_WINDOW, last_events_mask, saved_best_checkpoint
 
 #: (label, smallest gap, largest gap) in seconds
-GAP_GROUPS = (("rated before the event before it", -math.inf, -1), ("same second", 0, 0), ("1 s to 1 min", 1, 60), ("1 min to 1 h", 61, 3600),
-              ("over 1 h", 3601, math.inf))
+GAP_GROUPS = (("rated before the event before it", -math.inf, -1), ("same second", 0, 0),
+              ("1 s to 1 min", 1, 60), ("1 min to 1 h", 61, 3600), ("over 1 h", 3601, math.inf))
 DATASETS = ("ml-100k", "ml-latest-small")  # real timestamps (amazon-games' are positions)
 
 
@@ -66,7 +66,7 @@ def _test_batches(trainer, test_data, config):
             yield evaluate(batch)
 
 
-def test_ndcg_by_user(model, dataset, files, overrides, seed, checkpoint):
+def ndcg_by_user(model, dataset, files, overrides, seed, checkpoint):
     """``{raw user id: test NDCG@10}`` of the weights in ``checkpoint`` under the 50-event rule."""
     config, data, model_object, trainer, test_data = _built(model, dataset, files, overrides, seed)
     state = load_checkpoint(str(checkpoint))
@@ -130,8 +130,7 @@ def main(argv=None):
     for label, model, files, overrides in head_to_head_runs(args.dataset):
         key = runs.run_key(model, args.dataset, files, overrides, args.seed)
         checkpoint = saved_best_checkpoint(key) if runs.find_record(key) else None
-        scores_by_row[label] = checkpoint and test_ndcg_by_user(model, args.dataset, files, overrides, args.seed,
-                                                                checkpoint)
+        scores_by_row[label] = checkpoint and ndcg_by_user(model, args.dataset, files, overrides, args.seed, checkpoint)
     text = (f"Command: `python -m lab.target_gaps --dataset={args.dataset} --seed={args.seed}`\n\n"
             f"Test NDCG@10 under the built-ins' {BUILTIN_WINDOW}-event rule, seed {args.seed}, by the time between "
             "each user's test target and the event before it:\n\n"
