@@ -295,3 +295,12 @@ def test_cli_recommend_in_a_fresh_process(checkpoint, repo_root, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert len(pd.read_csv(tmp_path / "wukong.csv")) == 4
+
+
+def test_argus_reads_the_request_time_given_as_at(recommender, raw_events):
+    """ARGUS scores the next item given the request's time (its target context): ``at`` must reach the field it
+    reads, the exact float64 copy of the time."""
+    rec = recommender("ARGUS")
+    last = float(raw_events.timestamp.max())
+    morning, evening = rec.recommend(["u4"], k=10, at=last + 3600), rec.recommend(["u4"], k=10, at=last + 11 * 3600)
+    assert not np.allclose(morning.score.to_numpy(), evening.score.to_numpy())

@@ -197,6 +197,13 @@ def find_tower(family):
     return None
 
 
+def event_time_fields(dataset):
+    """The dataset's time field, then the copies of it a model reads (ARGUS's exact float64
+    ``ARGUSDataset.seconds_field``): a time given for an event goes into each of them."""
+    copy = getattr(dataset, "seconds_field", None)
+    return [dataset.time_field] + ([copy] if copy is not None else [])
+
+
 class Family:
     """Queries and scores of one kind of model. Subclasses set ``kind``."""
 
@@ -251,9 +258,11 @@ class Family:
         return self._tower
 
     def _set_request_time(self, data, at):
-        """The request's time ``at`` as the next event's time (the time field, and ARGUS's exact copy)."""
-        for field in (self.dataset.time_field, getattr(self.dataset, "seconds_field", None)):
-            if at is not None and field in data:
+        """The request's time ``at`` as the next event's time."""
+        if at is None:
+            return
+        for field in event_time_fields(self.dataset):
+            if field in data:
                 data[field] = torch.full_like(data[field], float(at))
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from recbole_ext.recommend.errors import RecommendError, UnknownIdError
-from recbole_ext.recommend.families import family_of
+from recbole_ext.recommend.families import event_time_fields, family_of
 from recbole_ext.recommend.history import EventLog
 from recbole_ext.recommend.loading import read_checkpoint, rebuild
 from recbole_ext.recommend.topk import chunked_top_k, exclude, first_valid
@@ -328,9 +328,9 @@ class Recommender:
                                      f"'{self.config['RATING_FIELD']}' (give a dict field -> values)")
             given[self.config["RATING_FIELD"]] = feedback
         if timestamps is not None:
-            given[self.dataset.time_field] = timestamps
-            if getattr(self.dataset, "seconds_field", None) in fields:
-                given[self.dataset.seconds_field] = timestamps  # ARGUS reads its exact copy
+            time_field, *copies = event_time_fields(self.dataset)
+            given[time_field] = timestamps  # a dataset without one says so (_session_field)
+            given.update({copy: timestamps for copy in copies if copy in fields})
         for name, values in given.items():
             fields[name] = self._session_field(name, values, fields, len(internal))
         return EventLog.of_session(fields, self.dataset.iid_field)
