@@ -354,3 +354,36 @@ def test_the_block_memory_probe_reads_finished_blocks_only_and_keeps_packed_user
     packed_mask = block_memory_mask(packed)[0, 0]
     assert packed_mask[first + BLOCK, length + first + BLOCK - 1]
     assert not packed_mask[first + BLOCK - 1, length + first]
+
+
+def test_the_window_per_target_probe_makes_every_training_event_a_target_once_after_its_window(tiny_data_path):
+    from collections import Counter
+
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+
+    from lab.probes import register_probes
+    from lab.probes.argus_overlapping_chunks import newest_positions
+    from tests.conftest import quiet_config
+
+    register_probes()
+    window = 6
+    config = Config(model="ARGUSWindowPerTarget", dataset="tiny", config_dict=quiet_config(
+        data_path=str(tiny_data_path), MAX_ITEM_LIST_LENGTH=window, feedback_fields={}, feedback_loss_weights={},
+        time_context=False, use_target_context=False))
+    dataset = create_dataset(config)
+    train = data_preparation(config, dataset)[0]._dataset
+    items, segments = train.inter_feat["item_id_list"], train.inter_feat["argus_segment_list"]
+    newest = (items > 0) & newest_positions(segments, 1)
+    targets = Counter()
+    for row in range(len(items)):
+        for slot in torch.nonzero(newest[row]).flatten().tolist():
+            start = int((segments[row] == segments[row, slot]).nonzero()[0])
+            targets[tuple(items[row, start:slot + 1].tolist())] += 1
+    # each user's training history (valid and test targets held out): every event a target exactly once,
+    # after the window of events before it, and nothing else
+    events, expected = dataset._events, Counter()
+    for user in torch.unique(events["user_id"]).tolist():
+        history = events["item_id"][events["user_id"] == user].tolist()[:-2]
+        expected.update(tuple(history[max(0, index - window + 1):index + 1]) for index in range(len(history)))
+    assert targets == expected
