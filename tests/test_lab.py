@@ -362,6 +362,8 @@ def test_the_window_per_target_probe_makes_every_training_event_a_target_once_af
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
 
+    from recbole_ext.data.argus_dataset import SEGMENT_FIELD
+
     from lab.probes import register_probes
     from lab.probes.argus_overlapping_chunks import newest_positions
     from tests.conftest import quiet_config
@@ -373,7 +375,7 @@ def test_the_window_per_target_probe_makes_every_training_event_a_target_once_af
         time_context=False, use_target_context=False))
     dataset = create_dataset(config)
     train = data_preparation(config, dataset)[0]._dataset
-    items, segments = train.inter_feat["item_id_list"], train.inter_feat["argus_segment_list"]
+    items, segments = train.inter_feat["item_id_list"], train.inter_feat[SEGMENT_FIELD]
     newest = (items > 0) & newest_positions(segments, 1)
     targets = Counter()
     for row in range(len(items)):
