@@ -389,3 +389,54 @@ def test_the_window_per_target_probe_makes_every_training_event_a_target_once_af
         history = events["item_id"][events["user_id"] == user].tolist()[:-2]
         expected.update(tuple(history[max(0, index - window + 1):index + 1]) for index in range(len(history)))
     assert targets == expected
+
+
+def test_the_shifted_chunks_probe_cuts_every_history_at_each_phase_and_trains_one_phase_an_epoch(tiny_data_path):
+    from collections import Counter
+
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+
+    from recbole_ext.data.argus_dataset import SEGMENT_FIELD
+
+    from lab.probes import register_probes
+    from lab.probes.argus_shifted_chunks import PHASE_FIELD, PHASES, ARGUSShiftedChunks
+    from tests.conftest import quiet_config
+
+    register_probes()
+    window = 2 * PHASES
+    config = Config(model="ARGUSShiftedChunks", dataset="tiny", config_dict=quiet_config(
+        data_path=str(tiny_data_path), MAX_ITEM_LIST_LENGTH=window, feedback_fields={}, feedback_loss_weights={},
+        time_context=False, use_target_context=False))
+    dataset = create_dataset(config)
+    train = data_preparation(config, dataset)[0]._dataset
+    items, segments, phases = (train.inter_feat[f] for f in ("item_id_list", SEGMENT_FIELD, PHASE_FIELD))
+    events = dataset._events
+    histories = [events["item_id"][events["user_id"] == user].tolist()[:-2]
+                 for user in torch.unique(events["user_id"]).tolist()]
+    assert max(map(len, histories)) > window + 2
+    for phase in range(PHASES):
+        chunks = Counter()
+        for row in torch.nonzero(phases == phase).flatten().tolist():
+            for segment in torch.unique(segments[row][segments[row] > 0]).tolist():
+                chunks[tuple(items[row][segments[row] == segment].tolist())] += 1
+        # the newest `shift` events one chunk, the rest cut into windows from there back
+        shift, expected = phase * window // PHASES, Counter()
+        for history in histories:
+            end = len(history) - min(shift, len(history))
+            if end < len(history):
+                expected[tuple(history[end:])] += 1
+            for stop in range(end, 0, -window):
+                expected[tuple(history[max(0, stop - window):stop])] += 1
+        assert chunks == expected, phase
+
+    model = ARGUSShiftedChunks(config, train)
+    batch = train.inter_feat
+    seen = []
+    for _ in range(PHASES + 1):
+        model.train()
+        seen.append(model.current_phase())
+        assert model.calculate_loss(batch[phases != model.current_phase()]).item() == 0.0
+        assert model.calculate_loss(batch).item() > 0.0
+        model.eval()
+    assert seen == list(range(PHASES)) + [0]
