@@ -153,11 +153,6 @@ CORE_PROBES = (
     # the direct test of what one pass costs: SASRec's layout, every target encoded with its own window and
     # dropout mask, 2,048 targets a step as SASRec's batch (about MAX_ITEM_LIST_LENGTH x one pass's compute)
     ("a window per target (SASRec's layout, ~50 x the compute)", {"train_batch_size": 2048}, "ARGUSWindowPerTarget"),
-    # one pass's compute, the cuts moved every epoch; 5 x the rows a batch, of which the epoch's phase keeps 1 in 5
-    ("chunks cut at another of 5 places every epoch (one pass's compute)", {"train_batch_size": 160},
-     "ARGUSShiftedChunks"),
-    ("chunks cut at one of 5 places, drawn per row (one pass's compute on average)", {"train_batch_size": 160},
-     "ARGUSRandomCuts"),
 )
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one

@@ -25,6 +25,9 @@ class ARGUSOverlappingChunksDataset(ARGUSDataset):
 
     _history_cut = 0
 
+    def _chunk_cuts(self):
+        return 1  # its own layout: the same chunks every epoch
+
     def _training_chunks(self, train_split):
         parts = []
         for cut in range(0, self.max_item_list_len, STRIDE):

@@ -11,7 +11,11 @@ remapping, prefix augmentation, time-ordered split) so validation and test
 samples are exactly those SASRec or LightSANs see, and then replaces the
 training split: each user's training events (every event before the user's
 first validation or test target) are cut, from the most recent end, into
-chunks of ``MAX_ITEM_LIST_LENGTH`` events. With ``pack_training_rows`` the
+chunks of ``MAX_ITEM_LIST_LENGTH`` events, at each of ``chunk_cuts`` places
+(cutting ``c`` first sets the newest ``c x MAX_ITEM_LIST_LENGTH / chunk_cuts``
+events apart as one chunk); a row's ``CUT_FIELD`` says which cutting it
+belongs to, and ARGUS's trainer trains one cutting an epoch, in turn, so every
+training event is a target once an epoch, after other events each epoch. With ``pack_training_rows`` the
 chunks are packed, several per row, into rows of ``MAX_ITEM_LIST_LENGTH``
 slots (best-fit decreasing); a row's ``SEGMENT_FIELD`` numbers its chunks
 so the model can keep each to itself (block-diagonal causal attention,
@@ -43,11 +47,13 @@ import numpy as np
 import torch
 
 from recbole.data.dataset import SequentialDataset
-from recbole.data.interaction import Interaction
+from recbole.data.interaction import Interaction, cat_interactions
 from recbole.utils import FeatureSource, FeatureType
 
 #: training-row field numbering the chunks packed into a row (1, 2, ...; 0 = padding)
 SEGMENT_FIELD = "argus_segment_list"
+#: training-row field: which of the ``chunk_cuts`` cuttings of the histories a row belongs to (0, 1, ...)
+CUT_FIELD = "argus_cut"
 
 
 def chunk_bounds(history_lengths, chunk_length):
@@ -255,13 +261,37 @@ class ARGUSDataset(SequentialDataset):
         train_counts = np.bincount(train_split.inter_feat[self.uid_field].numpy(), minlength=users.max() + 1)
         return boundaries, train_counts[user_ids] + 1
 
+    def _chunk_cuts(self):
+        cuts = self.config["chunk_cuts"]
+        if cuts > self.max_item_list_len:
+            raise ValueError(
+                f"chunk_cuts ({cuts}) must be at most MAX_ITEM_LIST_LENGTH ({self.max_item_list_len}): "
+                "the cuttings of a history are that many events apart at least"
+            )
+        return cuts
+
     def _training_chunks(self, train_split):
-        """Training rows: every non-overlapping chunk of every user's training history,
-        one per row or packed several per row (``pack_training_rows``)."""
-        max_len = self.max_item_list_len
+        """Training rows of every cutting (``chunk_cuts``), each row tagged with its cutting in ``CUT_FIELD``."""
         user_starts, history_lengths = self._training_history_lengths(train_split)
-        users, starts, lengths = chunk_bounds(history_lengths, max_len)
-        first_event = user_starts[users] + starts
+        cuts = self._chunk_cuts()
+        parts = []
+        for cut in range(cuts):
+            newest = np.minimum(cut * self.max_item_list_len // cuts, history_lengths)
+            # each history in two spans: the events before its newest `newest` ones, and those
+            rows = self._chunk_rows(
+                np.concatenate([user_starts, user_starts + history_lengths - newest]),
+                np.concatenate([history_lengths - newest, newest]),
+            )
+            rows.update(Interaction({CUT_FIELD: torch.full((len(rows),), cut, dtype=torch.long)}))
+            parts.append(rows)
+        return parts[0] if cuts == 1 else cat_interactions(parts)
+
+    def _chunk_rows(self, span_starts, span_lengths):
+        """Training rows: every non-overlapping chunk of every span of events (each cut from its most
+        recent end), one per row or packed several per row (``pack_training_rows``)."""
+        max_len = self.max_item_list_len
+        spans, starts, lengths = chunk_bounds(span_lengths, max_len)
+        first_event = span_starts[spans] + starts
         if self.config["pack_training_rows"]:
             row, offset, segment = pack_chunks(lengths, max_len)
         else:

@@ -42,7 +42,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.trainer import Trainer
 from recbole.utils import FeatureSource, FeatureType, InputType
 
-from recbole_ext.data.argus_dataset import SEGMENT_FIELD, ARGUSDataset, seconds_field_of, time_settings_on
+from recbole_ext.data.argus_dataset import CUT_FIELD, SEGMENT_FIELD, ARGUSDataset, seconds_field_of, time_settings_on
 from recbole_ext.model.layers import (
     CausalTransformerEncoder,
     ItemTokenEmbedding,
@@ -164,8 +164,10 @@ def _dataset_fields_line(dataset):
 
 class ARGUSTrainer(Trainer):
     """RecBole's trainer with a linear learning-rate warm-up over the first ``warmup_steps`` optimizer
-    steps (0: none). The step count is Adam's own (``optimizer.state``), so a resumed run continues the
-    ramp where it stopped."""
+    steps (0: none), and one cutting of the training histories an epoch (``chunk_cuts``).
+
+    The warm-up's step count is Adam's own (``optimizer.state``), so a resumed run continues the ramp where
+    it stopped; the cutting follows the epoch's index, so a resumed run continues the rotation too."""
 
     def __init__(self, config, model):
         super().__init__(config, model)
@@ -179,6 +181,21 @@ class ARGUSTrainer(Trainer):
         scale = min(1.0, (step + 1.0) / self.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = self.learning_rate * scale
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        epoch_data = self._epoch_rows(train_data, epoch_idx)
+        return super()._train_epoch(epoch_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+
+    def _epoch_rows(self, train_data, epoch_idx):
+        """A loader of the training rows of cutting ``epoch_idx mod chunk_cuts``, shuffled by the epoch's seed."""
+        rows = train_data._dataset.inter_feat
+        cuts = int(rows[CUT_FIELD].max()) + 1 if CUT_FIELD in rows else 1
+        if cuts == 1:
+            return train_data
+        cut_rows = torch.nonzero(rows[CUT_FIELD] == epoch_idx % cuts).flatten()
+        loader = type(train_data)(self.config, train_data._dataset.copy(rows[cut_rows]), train_data._sampler, shuffle=True)
+        loader.generator.manual_seed(self.config["seed"] + epoch_idx)
+        return loader
 
 
 class ARGUS(SequentialRecommender):
