@@ -389,3 +389,36 @@ def test_the_window_per_target_probe_makes_every_training_event_a_target_once_af
         history = events["item_id"][events["user_id"] == user].tolist()[:-2]
         expected.update(tuple(history[max(0, index - window + 1):index + 1]) for index in range(len(history)))
     assert targets == expected
+
+
+def test_the_user_shifts_probe_makes_every_training_event_a_target_once_an_epoch_after_other_cuts(tiny_data_path):
+    from collections import Counter
+
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_trainer
+
+    from recbole_ext.data.argus_dataset import SEGMENT_FIELD
+
+    from lab.probes import register_probes
+    from lab.probes.argus_user_shifts import ARGUSUserShifts
+    from tests.conftest import quiet_config
+
+    register_probes()
+    config = Config(model="ARGUSUserShifts", dataset="tiny", config_dict=quiet_config(
+        data_path=str(tiny_data_path), MAX_ITEM_LIST_LENGTH=4, feedback_fields={}, feedback_loss_weights={},
+        time_context=False, use_target_context=False))
+    dataset = create_dataset(config)
+    train_data = data_preparation(config, dataset)[0]
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, ARGUSUserShifts(config, train_data._dataset))
+    events = dataset._events
+    expected = Counter()
+    for user in torch.unique(events["user_id"]).tolist():
+        expected.update(events["item_id"][events["user_id"] == user].tolist()[:-2])
+    layouts = set()
+    for epoch in range(4):
+        rows = [row for batch in trainer._epoch_rows(train_data, epoch) for row in zip(
+            batch["item_id_list"].tolist(), batch[SEGMENT_FIELD].tolist())]
+        assert Counter(item for items, _ in rows for item in items if item) == expected
+        layouts.add(tuple(sorted(tuple(items) for items, _ in rows)))
+    assert len(layouts) > 1
