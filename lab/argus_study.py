@@ -154,6 +154,7 @@ CORE_PROBES = (
     # dropout mask, 2,048 targets a step as SASRec's batch (about MAX_ITEM_LIST_LENGTH x one pass's compute)
     ("a window per target (SASRec's layout, ~50 x the compute)", {"train_batch_size": 2048}, "ARGUSWindowPerTarget"),
     ("every user's chunks cut at a random place every epoch (instead of chunk_cuts' rotation)", {}, "ARGUSUserShifts"),
+    ("chunk_cuts' rotation only in histories longer than one chunk", {}, "ARGUSLongCuts"),
 )
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one

@@ -422,3 +422,41 @@ def test_the_user_shifts_probe_makes_every_training_event_a_target_once_an_epoch
         assert Counter(item for items, _ in rows for item in items if item) == expected
         layouts.add(tuple(sorted(tuple(items) for items, _ in rows)))
     assert len(layouts) > 1
+
+
+@pytest.mark.parametrize("window", [6, 20])  # the tiny histories (18 training events) are longer / shorter
+def test_the_long_cuts_probe_moves_the_cuts_of_long_histories_only(tiny_data_path, window):
+    from collections import Counter
+
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+
+    from recbole_ext.data.argus_dataset import CUT_FIELD, SEGMENT_FIELD
+
+    from lab.probes import register_probes
+    from tests.conftest import quiet_config
+
+    register_probes()
+    cuts = 3
+    config = Config(model="ARGUSLongCuts", dataset="tiny", config_dict=quiet_config(
+        data_path=str(tiny_data_path), MAX_ITEM_LIST_LENGTH=window, chunk_cuts=cuts, feedback_fields={},
+        feedback_loss_weights={}, time_context=False, use_target_context=False))
+    dataset = create_dataset(config)
+    train = data_preparation(config, dataset)[0]._dataset
+    items, segments, cut_of_row = (train.inter_feat[f] for f in ("item_id_list", SEGMENT_FIELD, CUT_FIELD))
+    events = dataset._events
+    histories = [events["item_id"][events["user_id"] == user].tolist()[:-2]
+                 for user in torch.unique(events["user_id"]).tolist()]
+    for cut in range(cuts):
+        chunks = Counter()
+        for row in torch.nonzero(cut_of_row == cut).flatten().tolist():
+            for segment in torch.unique(segments[row][segments[row] > 0]).tolist():
+                chunks[tuple(items[row][segments[row] == segment].tolist())] += 1
+        expected = Counter()
+        for history in histories:
+            end = len(history) - (min(cut * window // cuts, len(history)) if len(history) > window else 0)
+            if end < len(history):
+                expected[tuple(history[end:])] += 1
+            for stop in range(end, 0, -window):
+                expected[tuple(history[max(0, stop - window):stop])] += 1
+        assert chunks == expected, cut
