@@ -535,34 +535,61 @@ def _probe_cell(overrides, model):
 def core(dataset, runner, n_seeds, seed_order):
     """The id-only core with one change a row (:func:`core_probes`: SASRec's design choices, the probe models of
     :mod:`lab.probes`, other settings), beside SASRec and LightSANs."""
+    notes = ["Every ARGUS row is the head-to-head's id-only row (item ids only, the history rule, patience 5) "
+             "with the overrides shown; SASRec and LightSANs are the head-to-head's records (never trained here)."]
+    return probe_table("core", dataset, runner, n_seeds, seed_order, 0, core_probes(dataset),
+                       ("SASRec", "LightSANs"), notes)
+
+
+#: the 200-event "everything" rows under ``chunk_cuts``' rotation, without it, and with the rotation only in
+#: histories longer than one chunk (``lab.probes.ARGUSLongCuts``): (label, overrides, model)
+CUT_PROBES = (
+    ("everything, chunk_cuts=1", {"chunk_cuts": 1}, "ARGUS"),
+    ("everything (chunk_cuts=5)", {}, "ARGUS"),
+    ("everything without target context, chunk_cuts=1", {"use_target_context": False, "chunk_cuts": 1}, "ARGUS"),
+    ("everything without target context (chunk_cuts=5)", {"use_target_context": False}, "ARGUS"),
+    ("everything without target context, the rotation only in histories longer than one chunk",
+     {"use_target_context": False}, "ARGUSLongCuts"),
+)
+
+
+def cuts(dataset, runner, n_seeds, seed_order):
+    """The "everything" rows (the dataset's full history window) with and without ``chunk_cuts``' rotation."""
+    notes = ["Every row is the head-to-head's 'everything' row (its own history window and rule, patience 5) with "
+             "the overrides shown; test figures under the row's own history rule (no built-in shares it)."]
+    return probe_table("cuts", dataset, runner, n_seeds, seed_order, len(STEPS) - 1, CUT_PROBES,
+                       (), notes)
+
+
+def probe_table(table_name, dataset, runner, n_seeds, seed_order, step, probes, builtins, notes):
+    """Rows of ablation step ``step`` with one change each (``probes``: label, overrides, model), paired with
+    the first row, beside the ``builtins``' head-to-head records."""
     seeds = seeds_of(n_seeds)
     rows = {}
-    probes = core_probes(dataset)
     for label, extra, model in probes:
-        settings = row_settings(dataset, 0, extra)
+        settings = row_settings(dataset, step, extra)
         rows[label] = lambda seed, settings=settings, model=model: runner.argus(dataset, settings, seed, model=model)
-    for model in ("SASRec", "LightSANs"):
+    for model in builtins:
         rows[model] = lambda seed, model=model: runner.builtin(model, dataset, seed)
     found = run_rows(runner, rows, seeds, seed_order)
     test = {label: _values(records) for label, records in found.items()}
-    core_label = probes[0][0]
+    first_label = probes[0][0]
     table = []
-    for (label, records), probe in zip(found.items(), list(probes) + [None, None]):
+    for (label, records), probe in zip(found.items(), list(probes) + [None] * len(builtins)):
         table.append({
             "row": label,
-            "overrides of the id-only row": "built-in, RecBole defaults" if probe is None else _probe_cell(*probe[1:]),
+            "overrides of the id-only row" if step == 0 else "overrides":
+                "built-in, RecBole defaults" if probe is None else _probe_cell(*probe[1:]),
             "seeds": _seeds_cell(records),
             f"test {METRIC}": _cell(test[label]),
             f"test {METRIC} per seed": _per_seed(test[label], seeds),
-            f"- {core_label}, paired (± s.e.)": "" if label == core_label else paired_difference(test[label], test[core_label]),
+            f"- {first_label}, paired (± s.e.)": "" if label == first_label else paired_difference(test[label], test[first_label]),
             "best valid mrr@10": _cell(_values(records, "mrr@10", "best_valid_result")),
             "epochs (per seed)": _epochs_cell(records),
             "s/epoch": _fmt(_seconds(records)),
         })
-    command = f"python -m lab.argus_study core --dataset={dataset} --seeds={n_seeds}"
-    notes = ["Every ARGUS row is the head-to-head's id-only row (item ids only, the history rule, patience 5) "
-             "with the overrides shown; SASRec and LightSANs are the head-to-head's records (never trained here)."]
-    return write_table(f"core_{dataset}", table, command, notes)
+    command = f"python -m lab.argus_study {table_name} --dataset={dataset} --seeds={n_seeds}"
+    return write_table(f"{table_name}_{dataset}", table, command, notes)
 
 
 # ----------------------------------------------------------------------------- long histories and scaling
@@ -746,7 +773,7 @@ def memory(catalogues=(10**4, 10**5, 10**6, 10**7), dim=64, features_per_item=3,
 # ----------------------------------------------------------------------------- command line
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lab.argus_study", description=__doc__.split("\n\n")[0])
-    parser.add_argument("table", choices=("head2head", "ablation", "core", "history", "scaling", "memory"))
+    parser.add_argument("table", choices=("head2head", "ablation", "core", "cuts", "history", "scaling", "memory"))
     parser.add_argument("--dataset", choices=DATASETS, default="ml-100k")
     parser.add_argument("--seeds", type=int, default=SEEDS)
     parser.add_argument("--seed_order", choices=("rows", "first"), default="first",
@@ -763,6 +790,8 @@ def main(argv=None):
         print(ablation(args.dataset, runner, args.seeds, args.seed_order))
     elif args.table == "core":
         print(core(args.dataset, runner, args.seeds, args.seed_order))
+    elif args.table == "cuts":
+        print(cuts(args.dataset, runner, args.seeds, args.seed_order))
     elif args.table == "history":
         print(history(runner, args.seeds, args.seed_order))
     elif args.table == "scaling":
