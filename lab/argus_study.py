@@ -154,7 +154,6 @@ CORE_PROBES = (
     # dropout mask, 2,048 targets a step as SASRec's batch (about MAX_ITEM_LIST_LENGTH x one pass's compute)
     ("a window per target (SASRec's layout, ~50 x the compute)", {"train_batch_size": 2048}, "ARGUSWindowPerTarget"),
     ("every user's chunks cut at a random place every epoch (instead of chunk_cuts' rotation)", {}, "ARGUSUserShifts"),
-    ("chunk_cuts' rotation only in histories longer than one chunk", {}, "ARGUSLongCuts"),
 )
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one
@@ -541,15 +540,13 @@ def core(dataset, runner, n_seeds, seed_order):
                        ("SASRec", "LightSANs"), notes)
 
 
-#: the 200-event "everything" rows under ``chunk_cuts``' rotation, without it, and with the rotation only in
-#: histories longer than one chunk (``lab.probes.ARGUSLongCuts``): (label, overrides, model)
+#: the 200-event "everything" rows with and without ``chunk_cuts``' rotation (which leaves a history of at most
+#: one chunk whole): (label, overrides, model)
 CUT_PROBES = (
     ("everything, chunk_cuts=1", {"chunk_cuts": 1}, "ARGUS"),
     ("everything (chunk_cuts=5)", {}, "ARGUS"),
     ("everything without target context, chunk_cuts=1", {"use_target_context": False, "chunk_cuts": 1}, "ARGUS"),
     ("everything without target context (chunk_cuts=5)", {"use_target_context": False}, "ARGUS"),
-    ("everything without target context, the rotation only in histories longer than one chunk",
-     {"use_target_context": False}, "ARGUSLongCuts"),
 )
 
 

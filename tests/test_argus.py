@@ -287,6 +287,37 @@ def test_more_cuttings_than_the_history_length_is_one_line(data_dir, tmp_path):
         _prepare(_config(data_dir, tmp_path, chunk_cuts=9))
 
 
+@pytest.mark.parametrize("window", [6, 20])  # the tiny histories (18 training events) are longer / shorter
+def test_cuttings_move_the_cuts_of_histories_longer_than_one_chunk_only(tiny_data_path, window):
+    from collections import Counter
+
+    from tests.conftest import quiet_config
+
+    cuts = 3
+    config = Config(model="ARGUS", dataset="tiny", config_dict=quiet_config(
+        data_path=str(tiny_data_path), MAX_ITEM_LIST_LENGTH=window, chunk_cuts=cuts, feedback_fields={},
+        feedback_loss_weights={}, time_context=False, use_target_context=False))
+    dataset = create_dataset(config)
+    train = data_preparation(config, dataset)[0]._dataset
+    items, segments, cut_of_row = (train.inter_feat[f] for f in ("item_id_list", SEGMENT_FIELD, CUT_FIELD))
+    events = dataset._events
+    histories = [events["item_id"][events["user_id"] == user].tolist()[:-2]
+                 for user in torch.unique(events["user_id"]).tolist()]
+    for cut in range(cuts):
+        chunks = Counter()
+        for row in torch.nonzero(cut_of_row == cut).flatten().tolist():
+            for segment in torch.unique(segments[row][segments[row] > 0]).tolist():
+                chunks[tuple(items[row][segments[row] == segment].tolist())] += 1
+        expected = Counter()
+        for history in histories:
+            end = len(history) - (min(cut * window // cuts, len(history)) if len(history) > window else 0)
+            if end < len(history):
+                expected[tuple(history[end:])] += 1
+            for stop in range(end, 0, -window):
+                expected[tuple(history[max(0, stop - window):stop])] += 1
+        assert chunks == expected, cut
+
+
 @pytest.mark.parametrize("cuts", [1, 3])
 def test_training_samples_are_one_per_chunk_of_each_cutting_and_eval_is_unchanged(data_dir, tmp_path, cuts):
     config = _config(data_dir, tmp_path, pack_training_rows=False, chunk_cuts=cuts)
