@@ -1,6 +1,7 @@
 """ARGUS: causal mask, leakage, losses, chunked training data, end-to-end learning."""
 
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from recbole_ext.model.argus import (
 )
 from recbole_ext.model.layers import CausalTransformerEncoder, segment_starts
 from recbole_ext.trainer.nan_guard import NaNLossError
+from tests.conftest import quiet_config
 
 N_ITEMS = 30
 N_USERS = 60
@@ -289,10 +291,6 @@ def test_more_cuttings_than_the_history_length_is_one_line(data_dir, tmp_path):
 
 @pytest.mark.parametrize("window", [6, 20])  # the tiny histories (18 training events) are longer / shorter
 def test_cuttings_move_the_cuts_of_histories_longer_than_one_chunk_only(tiny_data_path, window):
-    from collections import Counter
-
-    from tests.conftest import quiet_config
-
     cuts = 3
     config = Config(model="ARGUS", dataset="tiny", config_dict=quiet_config(
         data_path=str(tiny_data_path), MAX_ITEM_LIST_LENGTH=window, chunk_cuts=cuts, feedback_fields={},
