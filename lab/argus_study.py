@@ -550,17 +550,31 @@ CUT_PROBES = (
 )
 
 
+#: each rotated row paired with the same information's row without the rotation
+CUT_PAIRS = {CUT_PROBES[1][0]: CUT_PROBES[0][0], CUT_PROBES[3][0]: CUT_PROBES[2][0]}
+
+
 def cuts(dataset, runner, n_seeds, seed_order):
     """The "everything" rows (the dataset's full history window) with and without ``chunk_cuts``' rotation."""
     notes = ["Every row is the head-to-head's 'everything' row (its own history window and rule, patience 5) with "
-             "the overrides shown; test figures under the row's own history rule (no built-in shares it)."]
+             "the overrides shown; test figures under the row's own history rule (no built-in shares it); each "
+             "chunk_cuts=5 row is paired with the chunk_cuts=1 row of the same information."]
     return probe_table("cuts", dataset, runner, n_seeds, seed_order, len(STEPS) - 1, CUT_PROBES,
-                       (), notes)
+                       (), notes, CUT_PAIRS)
 
 
-def probe_table(table_name, dataset, runner, n_seeds, seed_order, step, probes, builtins, notes):
-    """Rows of ablation step ``step`` with one change each (``probes``: label, overrides, model), paired with
-    the first row, beside the ``builtins``' head-to-head records."""
+def _paired_cell(test, label, reference, named):
+    """``label``'s paired difference with its reference row (blank without one), naming that row if ``named``."""
+    if label not in reference:
+        return ""
+    difference = paired_difference(test[label], test[reference[label]])
+    return f"{difference} vs {reference[label]}" if named else difference
+
+
+def probe_table(table_name, dataset, runner, n_seeds, seed_order, step, probes, builtins, notes, pairs=None):
+    """Rows of ablation step ``step`` with one change each (``probes``: label, overrides, model), beside the
+    ``builtins``' head-to-head records; each row is paired with ``pairs[label]`` (a row with the same
+    information) where given, otherwise with the first row."""
     seeds = seeds_of(n_seeds)
     rows = {}
     for label, extra, model in probes:
@@ -571,6 +585,8 @@ def probe_table(table_name, dataset, runner, n_seeds, seed_order, step, probes, 
     found = run_rows(runner, rows, seeds, seed_order)
     test = {label: _values(records) for label, records in found.items()}
     first_label = probes[0][0]
+    reference = pairs if pairs is not None else {label: first_label for label in found if label != first_label}
+    paired_column = f"- {first_label}, paired (± s.e.)" if pairs is None else "- the same information's row, paired (± s.e.)"
     table = []
     for (label, records), probe in zip(found.items(), list(probes) + [None] * len(builtins)):
         table.append({
@@ -580,7 +596,7 @@ def probe_table(table_name, dataset, runner, n_seeds, seed_order, step, probes, 
             "seeds": _seeds_cell(records),
             f"test {METRIC}": _cell(test[label]),
             f"test {METRIC} per seed": _per_seed(test[label], seeds),
-            f"- {first_label}, paired (± s.e.)": "" if label == first_label else paired_difference(test[label], test[first_label]),
+            paired_column: _paired_cell(test, label, reference, named=pairs is not None),
             "best valid mrr@10": _cell(_values(records, "mrr@10", "best_valid_result")),
             "epochs (per seed)": _epochs_cell(records),
             "s/epoch": _fmt(_seconds(records)),

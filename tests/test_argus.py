@@ -308,7 +308,7 @@ def test_cuttings_move_the_cuts_of_histories_longer_than_one_chunk_only(tiny_dat
                 chunks[tuple(items[row][segments[row] == segment].tolist())] += 1
         expected = Counter()
         for history in histories:
-            end = len(history) - (min(cut * window // cuts, len(history)) if len(history) > window else 0)
+            end = len(history) - (cut * window // cuts if len(history) > window else 0)
             if end < len(history):
                 expected[tuple(history[end:])] += 1
             for stop in range(end, 0, -window):
