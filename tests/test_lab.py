@@ -419,3 +419,34 @@ def test_the_user_shifts_probe_makes_every_training_event_a_target_once_an_epoch
         assert Counter(item for items in rows for item in items if item) == expected
         layouts.add(tuple(sorted(tuple(items) for items in rows)))
     assert len(layouts) > 1
+
+
+def test_a_record_trained_under_other_package_versions_is_found_only_while_its_run_is_current(tmp_path, tiny_data_path):
+    from lab import device_runs
+
+    overrides = {"data_path": str(tiny_data_path), "epochs": "1"}
+    gpu_packages = {"recbole": "1.2.1", "torch": "2.11.0+cu130", "numpy": "2.5.2", "scipy": "1.18.1"}
+    with device_runs.package_versions(gpu_packages):
+        gpu_key = runs.run_key("SASRec", "tiny", [], overrides, 2020)
+    assert gpu_key != runs.run_key("SASRec", "tiny", [], overrides, 2020)  # the versions are in the key
+    record = {"key": gpu_key, "environment": {"packages": gpu_packages, "device": "NVIDIA H200", "python": "3.12.3"}}
+    folder = tmp_path / "results" / "argus" / "runs"
+    folder.mkdir(parents=True)
+    (folder / f"{gpu_key}.json").write_text(json.dumps(record))
+
+    found = device_runs.find_record("SASRec", "tiny", [], overrides, 2020, results_dir=tmp_path / "results")
+    assert found == record and not device_runs.trained_here(found)
+    assert device_runs.find_record("SASRec", "tiny", [], {**overrides, "epochs": "2"}, 2020, tmp_path / "results") is None
+    record["environment"]["packages"]["torch"] = "2.12.0+cu130"  # versions that do not give its key: stale
+    (folder / f"{gpu_key}.json").write_text(json.dumps(record))
+    assert device_runs.find_record("SASRec", "tiny", [], overrides, 2020, results_dir=tmp_path / "results") is None
+    assert device_runs.trained_here({"key": "k"}) and not device_runs.trained_here(None)
+
+
+def test_device_runs_name_a_bad_run_entry_in_one_line():
+    from lab import device_runs
+
+    assert device_runs.parse_runs("SASRec:ml-100k:2020,LightSANs:amazon-games:2021") == [
+        ("SASRec", "ml-100k", 2020), ("LightSANs", "amazon-games", 2021)]
+    with pytest.raises(SystemExit, match="'SASRec:ml-100k' is not Model:dataset:seed"):
+        device_runs.parse_runs("SASRec:ml-100k")
