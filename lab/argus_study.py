@@ -361,6 +361,13 @@ RULE_NOTE = (
     "retraining its seed and testing the same weights under both rules (`python -m lab.history_window`); a seed "
     "not measured that way is left out of that row's figures."
 )
+SASRECF_NOTE = (
+    "SASRecF has no record: RecBole's SASRecF pickles its feature layer (a module) into its checkpoints' "
+    "`other_parameter`, and the library's checkpoint loader (`recbole_ext/checkpoints.py`) refuses the "
+    "`torch.nn` classes that names, so its run stops at the best-checkpoint reload before the test (found in "
+    "session 30). The fix is in the training path and so re-keys every record; it waits for a session that can "
+    "retrain them."
+)
 DEVICE_NOTE = (
     "Seeds marked with a GPU under 'trained on' are the same runs trained on a GPU machine lent to a session "
     "(`python -m lab.device_runs`, docs/scaling.md): same protocol, files and code, under that machine's "
@@ -454,6 +461,8 @@ def head_to_head(dataset, runner, n_seeds, seed_order):
     notes = [targets_line(dataset, means, found, best, best_sl, sasrec_seconds, fair), RULE_NOTE]
     if any(not device_runs.trained_here(r) for records in found.values() for r in records.values() if r):
         notes.append(DEVICE_NOTE)
+    if not any(found["SASRecF"].values()):
+        notes.append(SASRECF_NOTE)
     if dataset == "amazon-games":
         notes.append("On amazon-games nothing is known about a request but its history, so 'everything' has no "
                      "target context and the use_target_context=False row is the same run.")

@@ -104,22 +104,32 @@ def find_record(model, dataset, config_files, overrides, seed, results_dir=None)
 
 # ----------------------------------------------------------------------------- training on the device
 def parse_runs(text):
-    """``Model:dataset:seed,...`` -> [(model, dataset, seed)], or one line naming the bad entry."""
+    """``Model:dataset:seed[:key=value+key=value],...`` -> [(model, dataset, seed, settings)], or one line
+    naming the bad entry. Settings apply to ARGUS's id-only row (:func:`lab.argus_study.row_settings`)."""
+    import yaml
+
     found = []
     for entry in filter(None, text.split(",")):
-        parts = entry.split(":")
-        if len(parts) != 3 or not parts[2].isdigit():
-            raise SystemExit(f"--runs: '{entry}' is not Model:dataset:seed")
-        found.append((parts[0], parts[1], int(parts[2])))
+        parts = entry.split(":", 3)
+        pairs = parts[3].split("+") if len(parts) == 4 else []
+        if len(parts) < 3 or not parts[2].isdigit() or not all("=" in pair for pair in pairs):
+            raise SystemExit(f"--runs: '{entry}' is not Model:dataset:seed[:key=value+key=value]")
+        settings = {key: yaml.safe_load(value) for key, value in (pair.split("=", 1) for pair in pairs)}
+        found.append((parts[0], parts[1], int(parts[2]), settings))
     return found
 
 
-def train_one(model, dataset, seed):
-    """Train (or find) one built-in head-to-head run and add this process's environment to its record."""
+def train_one(model, dataset, seed, settings):
+    """Train (or find) one head-to-head run (a built-in, or ARGUS's id-only row with ``settings`` changed)
+    and add this process's environment to its record."""
     from lab import argus_study, runs
     from recbole_ext.files import write_text_atomically
 
-    record = argus_study.Runner(train_builtins=True).builtin(model, dataset, seed)
+    runner = argus_study.Runner(train_builtins=True)
+    if model == "ARGUS":
+        record = runner.argus(dataset, argus_study.row_settings(dataset, 0, settings), seed)
+    else:
+        record = runner.builtin(model, dataset, seed)
     record["environment"] = environment()
     (path,) = Path(runs.RESULTS_DIR).glob(f"*/runs/{record['key']}.json")
     write_text_atomically(path, json.dumps(record, indent=1))
@@ -133,17 +143,17 @@ def train_side_by_side(jobs, deadline, out):
     started = time.time()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     processes = {}
-    for model, dataset, seed in jobs:
-        log = open(out / f"{model}-{dataset}-{seed}.log", "w")
-        command = [sys.executable, "-m", "lab.device_runs", f"--one={model}:{dataset}:{seed}"]
-        processes[(model, dataset, seed)] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    for job, process in processes.items():
+    for index, (entry, (model, dataset, seed, _)) in enumerate(jobs):
+        log = open(out / f"{index:02d}-{model}-{dataset}-{seed}.log", "w")
+        command = [sys.executable, "-m", "lab.device_runs", f"--one={entry}"]
+        processes[entry] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    for entry, process in processes.items():
         try:
             process.wait(timeout=max(1.0, deadline - (time.time() - started)))
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        print(f"{':'.join(map(str, job))}: exit {process.returncode} after {time.time() - started:.0f} s", flush=True)
+        print(f"{entry}: exit {process.returncode} after {time.time() - started:.0f} s", flush=True)
 
 
 def pack_outputs(out, since):
@@ -165,8 +175,8 @@ def pack_outputs(out, since):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", default="", help="Model:dataset:seed,... trained side by side")
-    parser.add_argument("--one", default="", help="Model:dataset:seed trained in this process")
+    parser.add_argument("--runs", default="", help="Model:dataset:seed[:key=value+...],... trained side by side")
+    parser.add_argument("--one", default="", help="one such entry, trained in this process")
     parser.add_argument("--deadline", type=float, default=480, help="seconds after which runs still going are stopped")
     parser.add_argument("--out", default="device_out", help="folder for records.tgz and logs.tgz")
     args = parser.parse_args(argv)
@@ -177,7 +187,8 @@ def main(argv=None):
         return
     print(json.dumps(environment()), flush=True)
     since = time.time()
-    train_side_by_side(parse_runs(args.runs), args.deadline, Path(args.out))
+    entries = list(filter(None, args.runs.split(",")))
+    train_side_by_side(list(zip(entries, parse_runs(args.runs))), args.deadline, Path(args.out))
     pack_outputs(Path(args.out), since)
 
 

@@ -446,7 +446,8 @@ def test_a_record_trained_under_other_package_versions_is_found_only_while_its_r
 def test_device_runs_name_a_bad_run_entry_in_one_line():
     from lab import device_runs
 
-    assert device_runs.parse_runs("SASRec:ml-100k:2020,LightSANs:amazon-games:2021") == [
-        ("SASRec", "ml-100k", 2020), ("LightSANs", "amazon-games", 2021)]
-    with pytest.raises(SystemExit, match="'SASRec:ml-100k' is not Model:dataset:seed"):
-        device_runs.parse_runs("SASRec:ml-100k")
+    assert device_runs.parse_runs("SASRec:ml-100k:2020,ARGUS:amazon-games:2021:softmax=full+uniform_negatives=4096") == [
+        ("SASRec", "ml-100k", 2020, {}), ("ARGUS", "amazon-games", 2021, {"softmax": "full", "uniform_negatives": 4096})]
+    for bad in ("SASRec:ml-100k", "ARGUS:ml-100k:2020:softmax"):
+        with pytest.raises(SystemExit, match=f"'{bad}' is not Model:dataset:seed"):
+            device_runs.parse_runs(bad)
