@@ -154,6 +154,8 @@ CORE_PROBES = (
     # dropout mask, 2,048 targets a step as SASRec's batch (about MAX_ITEM_LIST_LENGTH x one pass's compute)
     ("a window per target (SASRec's layout, ~50 x the compute)", {"train_batch_size": 2048}, "ARGUSWindowPerTarget"),
     ("every user's chunks cut at a random place every epoch (instead of chunk_cuts' rotation)", {}, "ARGUSUserShifts"),
+    # SASRec never trains a target with no history, and no test target is one: on amazon-games one in seven
+    ("no next-item loss at a chunk's first event (a target with no history)", {}, "ARGUSNoEmptyTargets"),
 )
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one

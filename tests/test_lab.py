@@ -451,3 +451,12 @@ def test_device_runs_name_a_bad_run_entry_in_one_line():
     for bad in ("SASRec:ml-100k", "ARGUS:ml-100k:2020:softmax"):
         with pytest.raises(SystemExit, match=f"'{bad}' is not Model:dataset:seed"):
             device_runs.parse_runs(bad)
+
+
+def test_the_no_empty_targets_probe_drops_exactly_each_chunks_first_event():
+    from lab.probes.argus_no_empty_targets import has_earlier_event
+
+    items = torch.tensor([[5, 6, 7, 8, 9, 0], [3, 4, 0, 0, 0, 0]])
+    segments = torch.tensor([[1, 1, 1, 2, 2, 0], [1, 1, 0, 0, 0, 0]])  # two packed chunks, then one chunk
+    assert has_earlier_event(items, segments).tolist() == [
+        [False, True, True, False, True, False], [False, True, False, False, False, False]]
