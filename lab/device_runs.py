@@ -3,7 +3,8 @@
 A RecBole SASRec or LightSANs run costs 1-4 CPU-hours here on MovieLens and about 11 a seed on amazon-games
 (prefix augmentation); on a GPU it takes minutes. This module trains head-to-head runs of the built-ins
 (:mod:`lab.argus_study`'s ``Runner.builtin``: the same protocol, files and overrides), or of ARGUS's id-only
-row with some settings changed (diagnostics: the head-to-head uses ARGUS records trained here only), side by
+row (ARGUS or a probe of :mod:`lab.probes`) with some settings changed (diagnostics: the head-to-head uses
+ARGUS records trained here only), side by
 side on such a machine and writes the same records as on the CPU, plus an ``environment`` entry (the versions
 of the packages in the key, the device, Python):
 
@@ -124,11 +125,13 @@ def train_one(model, dataset, seed, settings):
     """Train (or find) one head-to-head run (a built-in, or ARGUS's id-only row with ``settings`` changed)
     and add this process's environment to its record."""
     from lab import argus_study, runs
+    from lab.probes import register_probes
     from recbole_ext.files import write_text_atomically
 
     runner = argus_study.Runner(train_builtins=True)
-    if model == "ARGUS":
-        record = runner.argus(dataset, argus_study.row_settings(dataset, 0, settings), seed)
+    if model.startswith("ARGUS"):  # ARGUS, or one of its probes (lab.probes)
+        register_probes()
+        record = runner.argus(dataset, argus_study.row_settings(dataset, 0, settings), seed, model=model)
     else:
         record = runner.builtin(model, dataset, seed)
     record["environment"] = environment()
