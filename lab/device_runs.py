@@ -4,9 +4,8 @@ A RecBole SASRec or LightSANs run costs 1-4 CPU-hours here on MovieLens and abou
 (prefix augmentation); on a GPU it takes minutes. This module trains head-to-head runs of the built-ins
 (:mod:`lab.argus_study`'s ``Runner.builtin``: the same protocol, files and overrides), or of ARGUS's id-only
 row (ARGUS or a probe of :mod:`lab.probes`) with some settings changed (diagnostics: the head-to-head uses
-ARGUS records trained here only), side by
-side on such a machine and writes the same records as on the CPU, plus an ``environment`` entry (the versions
-of the packages in the key, the device, Python):
+ARGUS records trained here only), side by side on such a machine, and writes the same records as on the CPU
+plus an ``environment`` entry (the versions of the packages in the key, the device, Python):
 
     python -m lab.device_runs --runs=SASRec:amazon-games:2020,ARGUS:amazon-games:2020:softmax=full --deadline=480 --out=$OUT
 
