@@ -460,3 +460,17 @@ def test_the_no_empty_targets_probe_drops_exactly_each_chunks_first_event():
     segments = torch.tensor([[1, 1, 1, 2, 2, 0], [1, 1, 0, 0, 0, 0]])  # two packed chunks, then one chunk
     assert has_earlier_event(items, segments).tolist() == [
         [False, True, True, False, True, False], [False, True, False, False, False, False]]
+
+
+def test_the_history_masked_softmax_probe_leaves_out_exactly_the_earlier_items_of_the_same_chunk():
+    from lab.probes.argus_history_masked_softmax import candidate_mask, earlier_items
+
+    items = torch.tensor([[5, 6, 7, 8, 0]])
+    segments = torch.tensor([[1, 1, 2, 2, 0]])  # two packed chunks
+    earlier = earlier_items(items, segments)[items > 0]
+    assert earlier.tolist() == [[0, 0, 0, 0, 0], [5, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 7, 0, 0]]
+    candidates = torch.tensor([3, 5, 6, 7, 8])
+    positives = torch.tensor([5, 6, 7, 8])
+    assert candidate_mask(candidates, earlier, positives).tolist() == [
+        [False] * 5, [False, True, False, False, False], [False] * 5, [False, False, False, True, False]]
+    assert not candidate_mask(candidates, earlier, torch.tensor([5, 5, 7, 7])).any()  # a repeat stays a positive
