@@ -25,6 +25,7 @@ seed-2020 validation MRR@10 among those with the built-ins' history window), wit
     python -m lab.argus_study history --seeds=1            # ml-latest-small, MAX_ITEM_LIST_LENGTH 50..1000
     python -m lab.argus_study scaling --seeds=1            # ml-latest-small, 3 sizes x 3 lengths
     python -m lab.argus_study memory                       # item table: parameters and memory to 10M items
+    python -m lab.argus_study row --dataset=ml-latest-small --step=6 --seeds=1 --set "feedback_loss_weights={rating: 0.2}"
 
 ``--cached_only`` never trains (tables from the records there are); ``--seed_order=first`` trains seed
 2020 of every row before the later seeds. Outputs: ``results/argus/<table>.md`` / ``.csv`` / ``.png``.
@@ -821,15 +822,34 @@ def memory(catalogues=(10**4, 10**5, 10**6, 10**7), dim=64, features_per_item=3,
 
 
 # ----------------------------------------------------------------------------- command line
+def one_row(dataset, runner, n_seeds, step, model, assignments):
+    """One ARGUS row (an ablation step, a probe model, settings changed) on ``n_seeds`` seeds: a line per seed."""
+    pairs = [item.split("=", 1) for item in assignments]
+    if any(len(pair) != 2 for pair in pairs):
+        raise SystemExit(f"--set: every entry is KEY=YAML, got {' '.join(assignments)}")
+    settings = row_settings(dataset, step, {key: yaml.safe_load(value) for key, value in pairs})
+    lines = []
+    for seed in seeds_of(n_seeds):
+        record = runner.argus(dataset, settings, seed, model=model)
+        lines.append(" ".join([model, dataset, f"step {step}", *assignments, f"seed {seed}: "]) + (
+            "missing" if record is None else f"test {METRIC} {record['test_result'][METRIC]:.4f}, best valid "
+            f"mrr@10 {record['best_valid_result']['mrr@10']:.4f}, {record['epochs']} epochs"))
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lab.argus_study", description=__doc__.split("\n\n")[0])
-    parser.add_argument("table", choices=("head2head", "ablation", "core", "cuts", "history", "scaling", "memory"))
+    parser.add_argument("table", choices=("head2head", "ablation", "core", "cuts", "history", "scaling", "memory", "row"))
     parser.add_argument("--dataset", choices=DATASETS, default="ml-100k")
     parser.add_argument("--seeds", type=int, default=SEEDS)
     parser.add_argument("--seed_order", choices=("rows", "first"), default="first",
                         help="first: seed 2020 of every row before later seeds; rows: all seeds of a row, then the next")
     parser.add_argument("--cached_only", action="store_true", help="never train: tables from existing records")
     parser.add_argument("--train_builtins", action="store_true", help="train built-in seeds without a record")
+    parser.add_argument("--step", type=int, default=0, help="row: the ablation step whose settings it has (0: id-only)")
+    parser.add_argument("--model", default="ARGUS", help="row: ARGUS or a probe of lab.probes")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=YAML",
+                        help="row: settings changed on top of the step's, e.g. feedback_loss_weights='{rating: 0.2}'")
     args = parser.parse_args(argv)
     sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value options from sys.argv: it gets none of these
     register_probes()
@@ -846,6 +866,8 @@ def main(argv=None):
         print(history(runner, args.seeds, args.seed_order))
     elif args.table == "scaling":
         print(scaling(runner, args.seeds, args.seed_order))
+    elif args.table == "row":
+        print(one_row(args.dataset, runner, args.seeds, args.step, args.model, args.set))
     else:
         print(memory())
     return 0
