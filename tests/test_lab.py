@@ -474,3 +474,10 @@ def test_the_history_masked_softmax_probe_leaves_out_exactly_the_earlier_items_o
     assert candidate_mask(candidates, earlier, positives).tolist() == [
         [False] * 5, [False, True, False, False, False], [False] * 5, [False, False, False, True, False]]
     assert not candidate_mask(candidates, earlier, torch.tensor([5, 5, 7, 7])).any()  # a repeat stays a positive
+
+
+def test_a_study_row_names_a_bad_setting_in_one_line():
+    from lab import argus_study
+
+    with pytest.raises(SystemExit, match="--set: every entry is KEY=YAML, got foo"):
+        argus_study.main(["row", "--cached_only", "--set", "foo"])
