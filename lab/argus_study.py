@@ -158,10 +158,15 @@ CORE_PROBES = (
     # SASRec never trains a target with no history, and no test target is one: on amazon-games one in seven
     ("no next-item loss at a chunk's first event (a target with no history)", {}, "ARGUSNoEmptyTargets"),
 )
+#: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
+SAMPLED_SOFTMAX_PROBES = (
+    ("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),
+    # trained under the evaluation's history rule: no target's softmax holds its own earlier items
+    ("the sampled softmax without each target's earlier items", {}, "ARGUSHistoryMaskedSoftmax"),
+)
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one
-FULL_SOFTMAX_PROBE = ("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS")
-DATASET_CORE_PROBES = {"ml-latest-small": (FULL_SOFTMAX_PROBE,), "amazon-games": (FULL_SOFTMAX_PROBE,)}
+DATASET_CORE_PROBES = {"ml-latest-small": SAMPLED_SOFTMAX_PROBES, "amazon-games": SAMPLED_SOFTMAX_PROBES}
 
 
 def core_probes(dataset):
