@@ -248,10 +248,14 @@ class Runner:
         trained now with ``train_builtins`` (never with ``cached_only``), else None."""
         files, overrides = model_files(model, dataset), dict(OVERRIDES)
         found = self.record(model, dataset, files, overrides, seed, may_train=False)
-        found = found or device_runs.find_record(model, dataset, files, overrides, seed)
+        found = found or self.builtin_elsewhere(model, dataset, seed)
         if found is None and self.train_builtins:
             found = self.record(model, dataset, files, overrides, seed)
         return found
+
+    def builtin_elsewhere(self, model, dataset, seed):
+        """The built-in's current record trained on the GPU machine, or None."""
+        return device_runs.find_record(model, dataset, model_files(model, dataset), dict(OVERRIDES), seed)
 
     def argus(self, dataset, settings, seed, files=None, model="ARGUS"):
         """An ARGUS row (``model``: ARGUS, or a probe of ``lab.probes`` that reads ARGUS's files)."""
@@ -299,7 +303,7 @@ def _seconds(records):
 
 def _trained_on_cell(records):
     """Where a row's seeds were trained: ``CPU``, or the device and its seeds' count for records from elsewhere."""
-    places = [r.get("environment", {}).get("device", "CPU").replace("cpu", "CPU") for r in records.values() if r]
+    places = ["CPU" if device_runs.trained_here(r) else r["environment"]["device"] for r in records.values() if r]
     counts = {place: places.count(place) for place in dict.fromkeys(places)}
     return ", ".join(place if count == len(places) else f"{place} ({count})" for place, count in counts.items())
 
@@ -379,11 +383,23 @@ SASRECF_NOTE = (
 DEVICE_NOTE = (
     "Seeds marked with a GPU under 'trained on' are the same runs trained on a GPU machine lent to a session "
     "(`python -m lab.device_runs`, docs/scaling.md): same protocol, files and code, under that machine's "
-    "torch/numpy/scipy. Their times are left out of 's/epoch (CPU)', every time ratio and the plot. Trained "
-    "both ways, ml-100k seed 2020 gave SASRec 0.0971 on the CPU and 0.0971 on the GPU (best valid MRR@10 "
-    "0.0771 / 0.0791, 27 / 25 epochs) and LightSANs 0.1031 / 0.1042 (0.0819 / 0.0781, 24 / 20 epochs): "
-    "the machine moves a seed about as much as another seed does."
+    "torch/numpy/scipy. Their times are left out of 's/epoch (CPU)', every time ratio and the plot."
 )
+
+
+def machine_check_note(dataset, runner, found):
+    """The built-in seeds trained on both machines, side by side (test / best valid / epochs), or None."""
+    pairs = []
+    for model in BUILTINS:
+        for seed, here in found[model].items():
+            there = runner.builtin_elsewhere(model, dataset, seed) if device_runs.trained_here(here) else None
+            if there is not None:
+                pairs.append(f"{model} seed {seed} " + " / ".join(
+                    f"{r['test_result'][METRIC]:.4f} (valid {r['best_valid_result']['mrr@10']:.4f}, {r['epochs']} "
+                    f"epochs)" for r in (here, there)))
+    if not pairs:
+        return None
+    return "Trained on the CPU / on the GPU: " + "; ".join(pairs) + "."
 
 
 def chosen_step(dataset, runner):
@@ -469,6 +485,9 @@ def head_to_head(dataset, runner, n_seeds, seed_order):
     notes = [targets_line(dataset, means, found, best, best_sl, sasrec_seconds, fair), RULE_NOTE]
     if any(not device_runs.trained_here(r) for records in found.values() for r in records.values() if r):
         notes.append(DEVICE_NOTE)
+    check = machine_check_note(dataset, runner, found)
+    if check:
+        notes.append(check)
     if not any(found["SASRecF"].values()):
         notes.append(SASRECF_NOTE)
     if dataset == "amazon-games":
@@ -829,10 +848,10 @@ def memory(catalogues=(10**4, 10**5, 10**6, 10**7), dim=64, features_per_item=3,
 # ----------------------------------------------------------------------------- command line
 def one_row(dataset, runner, n_seeds, step, model, assignments):
     """One ARGUS row (an ablation step, a probe model, settings changed) on ``n_seeds`` seeds: a line per seed."""
-    pairs = [item.split("=", 1) for item in assignments]
-    if any(len(pair) != 2 for pair in pairs):
+    changed = device_runs.parse_settings(assignments)
+    if changed is None:
         raise SystemExit(f"--set: every entry is KEY=YAML, got {' '.join(assignments)}")
-    settings = row_settings(dataset, step, {key: yaml.safe_load(value) for key, value in pairs})
+    settings = row_settings(dataset, step, changed)
     lines = []
     for seed in seeds_of(n_seeds):
         record = runner.argus(dataset, settings, seed, model=model)

@@ -104,18 +104,25 @@ def find_record(model, dataset, config_files, overrides, seed, results_dir=None)
 
 
 # ----------------------------------------------------------------------------- training on the device
+def parse_settings(assignments):
+    """``["key=yaml", ...]`` -> {key: value}; ``None`` when an entry has no ``=``."""
+    import yaml
+
+    pairs = [item.split("=", 1) for item in assignments]
+    if any(len(pair) != 2 for pair in pairs):
+        return None
+    return {key: yaml.safe_load(value) for key, value in pairs}
+
+
 def parse_runs(text):
     """``Model:dataset:seed[:key=value+key=value],...`` -> [(model, dataset, seed, settings)], or one line
     naming the bad entry. Settings apply to ARGUS's id-only row (:func:`lab.argus_study.row_settings`)."""
-    import yaml
-
     found = []
     for entry in filter(None, text.split(",")):
         parts = entry.split(":", 3)
-        pairs = parts[3].split("+") if len(parts) == 4 else []
-        if len(parts) < 3 or not parts[2].isdigit() or not all("=" in pair for pair in pairs):
+        settings = parse_settings(parts[3].split("+") if len(parts) == 4 else [])
+        if len(parts) < 3 or not parts[2].isdigit() or settings is None:
             raise SystemExit(f"--runs: '{entry}' is not Model:dataset:seed[:key=value+key=value]")
-        settings = {key: yaml.safe_load(value) for key, value in (pair.split("=", 1) for pair in pairs)}
         found.append((parts[0], parts[1], int(parts[2]), settings))
     return found
 
