@@ -164,9 +164,17 @@ SAMPLED_SOFTMAX_PROBES = (
     # trained under the evaluation's history rule: no target's softmax holds its own earlier items
     ("the sampled softmax without each target's earlier items", {}, "ARGUSHistoryMaskedSoftmax"),
 )
+#: probes of the full softmax (the catalogues up to ``full_softmax_max_items``)
+FULL_SOFTMAX_PROBES = (
+    ("the full softmax without each target's earlier items", {}, "ARGUSHistoryMaskedFullSoftmax"),
+)
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one
-DATASET_CORE_PROBES = {"ml-latest-small": SAMPLED_SOFTMAX_PROBES, "amazon-games": SAMPLED_SOFTMAX_PROBES}
+DATASET_CORE_PROBES = {
+    "ml-100k": FULL_SOFTMAX_PROBES,
+    "ml-latest-small": SAMPLED_SOFTMAX_PROBES,
+    "amazon-games": SAMPLED_SOFTMAX_PROBES,
+}
 
 
 def core_probes(dataset):

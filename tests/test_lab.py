@@ -481,3 +481,20 @@ def test_a_study_row_names_a_bad_setting_in_one_line():
 
     with pytest.raises(SystemExit, match="--set: every entry is KEY=YAML, got foo"):
         argus_study.main(["row", "--cached_only", "--set", "foo"])
+
+
+def test_the_history_masked_full_softmax_probe_equals_the_full_softmax_over_the_items_left_in():
+    from lab.probes.argus_history_masked_full_softmax import ARGUSHistoryMaskedFullSoftmax
+
+    probe = ARGUSHistoryMaskedFullSoftmax.__new__(ARGUSHistoryMaskedFullSoftmax)
+    torch.nn.Module.__init__(probe)
+    vectors = torch.randn(6, 4)  # item ids 0 (padding) to 5
+    probe.n_items, probe.item_vectors, probe.temperature = 6, lambda: vectors, lambda: torch.tensor(0.5)
+    probe._earlier = torch.tensor([[0, 0], [2, 0], [2, 3]])  # row 2's positive repeats its earlier item 3
+    queries, positives = torch.randn(3, 4), torch.tensor([2, 3, 3])
+    loss = probe.next_item_loss(queries, positives)
+    expected = []
+    for query, positive, kept in zip(queries, positives, ([1, 2, 3, 4, 5], [1, 3, 4, 5], [1, 3, 4, 5])):
+        logits = query @ vectors[kept].T / 0.5
+        expected.append(torch.logsumexp(logits, 0) - logits[kept.index(int(positive))])
+    assert torch.allclose(loss, torch.stack(expected).mean())
