@@ -20,9 +20,12 @@ from recbole_ext.data.argus_dataset import CUT_FIELD, SEGMENT_FIELD, ARGUSDatase
 from recbole_ext.model.argus import (
     ARGUS,
     clipped_temperature,
+    earlier_items,
     feedback_auc,
     full_softmax_loss,
+    history_candidate_mask,
     log_expected_count,
+    resolve_loss_excludes_history,
     resolve_softmax,
     sampled_softmax_loss,
 )
@@ -164,7 +167,7 @@ def test_full_softmax_equals_sampled_softmax_with_every_item_and_no_log_q():
 
 
 def test_model_full_softmax_is_the_catalogue_cross_entropy(data_dir, tmp_path):
-    config = _config(data_dir, tmp_path, softmax="full")
+    config = _config(data_dir, tmp_path, softmax="full", loss_excludes_history=False)
     _, train, _, _, model = _prepare(config)
     assert model.softmax == "full"
     model.eval()
@@ -192,6 +195,8 @@ def test_softmax_mode_is_chosen_by_catalogue_size(mode, max_items, expected):
         ("softmax", {"softmax": "exact"}),
         ("full_softmax_max_items", {"full_softmax_max_items": -1}),
         ("history_negatives", {"history_negatives": True, "softmax": "full"}),
+        ("loss_excludes_history", {"loss_excludes_history": True, "history_negatives": True, "softmax": "sampled"}),
+        ("loss_excludes_history", {"loss_excludes_history": "yes"}),
         ("query_head", {"query_head": "attention"}),
         ("item_output", {"item_output": "shared"}),
         ("item_output", {"item_output": "tied", "head_size": 16}),
@@ -250,6 +255,62 @@ def test_history_negatives_are_earlier_items_of_the_same_history(data_dir, tmp_p
         terms += [float(x) for x in extra[row] if x != float("-inf")]
         rows.append(-terms[0] + math.log(sum(math.exp(t) for t in terms)))
     assert float(fast) == pytest.approx(sum(rows) / 2, rel=1e-9)
+
+
+@pytest.mark.parametrize("softmax", ["full", "sampled"])
+def test_loss_excludes_history_leaves_out_each_targets_earlier_items_of_its_chunk(data_dir, tmp_path, softmax):
+    """With ``loss_excludes_history`` the next-item loss = a slow softmax per position over the candidates
+    (every item, or the in-batch ones) less the items before it in its own chunk, its own positive kept."""
+    config = _config(data_dir, tmp_path, softmax=softmax, loss_excludes_history=True, uniform_negatives=0)
+    _, train, _, _, model = _prepare(config)
+    model.eval()  # no dropout: forward is deterministic
+    batch = next(iter(train))
+    items, segments = batch[model.ITEM_SEQ], batch[SEGMENT_FIELD]
+    assert int(segments.max()) > 1  # packed rows: another user's earlier items stay in the softmax
+    items[0, 2] = items[0, 1]  # a repeat: the target stays in its own softmax
+    with torch.no_grad():
+        loss = model.calculate_loss(batch)
+        queries, _ = model.forward(batch)
+        vectors, temperature = model.item_vectors(), float(model.temperature())
+    present = items > 0
+    positives = items[present]
+    if softmax == "full":
+        candidates, log_q = list(range(1, model.n_items)), torch.zeros(model.n_items)
+    else:
+        candidates = torch.unique(positives).tolist()
+        log_q = log_expected_count(model.target_item_probs, len(positives), 0, model.n_items - 1)
+    by_hand = []
+    for b, t in present.nonzero().tolist():
+        positive = int(items[b, t])
+        earlier = {int(items[b, s]) for s in range(t) if segments[b, s] == segments[b, t]} - {positive}
+        kept = [c for c in candidates if c not in earlier]
+        logits = queries[b, t] @ vectors[kept].T / temperature - log_q[kept]
+        by_hand.append(torch.logsumexp(logits, 0) - logits[kept.index(positive)])
+    next_item_loss = loss[0] if isinstance(loss, tuple) else loss
+    assert float(next_item_loss) == pytest.approx(float(torch.stack(by_hand).mean()), rel=1e-5)
+
+
+def test_history_candidate_mask_marks_exactly_the_earlier_items_of_the_same_chunk():
+    items = torch.tensor([[5, 6, 7, 8, 0]])
+    segments = torch.tensor([[1, 1, 2, 2, 0]])  # two packed chunks
+    earlier = earlier_items(items, segments)[items > 0]
+    assert earlier.tolist() == [[0, 0, 0, 0, 0], [5, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 7, 0, 0]]
+    candidates = torch.tensor([3, 5, 6, 7, 8])
+    positives = torch.tensor([5, 6, 7, 8])
+    assert history_candidate_mask(candidates, earlier, positives).tolist() == [
+        [False] * 5, [False, True, False, False, False], [False] * 5, [False, False, False, True, False]]
+    assert not history_candidate_mask(candidates, earlier, torch.tensor([5, 5, 7, 7])).any()  # a repeat stays
+
+
+@pytest.mark.parametrize(
+    "setting, exclude_history_items, history_negatives, expected",
+    [(None, True, False, True), (None, False, False, False), (None, True, True, False), (False, True, False, False),
+     (True, False, False, True)],
+)
+def test_loss_excludes_history_follows_the_evaluations_history_rule_unless_set(
+    setting, exclude_history_items, history_negatives, expected
+):
+    assert resolve_loss_excludes_history(setting, exclude_history_items, history_negatives) is expected
 
 
 def test_log_expected_count_is_inclusion_probability():
@@ -641,7 +702,7 @@ def _packed_row(train):
 @pytest.mark.parametrize("variant", ["full", "simplified"])
 def test_packed_row_equals_its_unpacked_rows(data_dir, tmp_path, variant):
     """Same outputs at every position and the same loss (feedback and time context on)."""
-    config = _config(data_dir, tmp_path, argus_variant=variant, softmax="full")
+    config = _config(data_dir, tmp_path, argus_variant=variant, softmax="full", loss_excludes_history=False)
     _, train, _, _, model = _prepare(config)
     model.eval()
     packed = _packed_row(train)

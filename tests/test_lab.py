@@ -462,39 +462,9 @@ def test_the_no_empty_targets_probe_drops_exactly_each_chunks_first_event():
         [False, True, True, False, True, False], [False, True, False, False, False, False]]
 
 
-def test_the_history_masked_softmax_probe_leaves_out_exactly_the_earlier_items_of_the_same_chunk():
-    from lab.probes.argus_history_masked_softmax import candidate_mask, earlier_items
-
-    items = torch.tensor([[5, 6, 7, 8, 0]])
-    segments = torch.tensor([[1, 1, 2, 2, 0]])  # two packed chunks
-    earlier = earlier_items(items, segments)[items > 0]
-    assert earlier.tolist() == [[0, 0, 0, 0, 0], [5, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 7, 0, 0]]
-    candidates = torch.tensor([3, 5, 6, 7, 8])
-    positives = torch.tensor([5, 6, 7, 8])
-    assert candidate_mask(candidates, earlier, positives).tolist() == [
-        [False] * 5, [False, True, False, False, False], [False] * 5, [False, False, False, True, False]]
-    assert not candidate_mask(candidates, earlier, torch.tensor([5, 5, 7, 7])).any()  # a repeat stays a positive
-
-
 def test_a_study_row_names_a_bad_setting_in_one_line():
     from lab import argus_study
 
     with pytest.raises(SystemExit, match="--set: every entry is KEY=YAML, got foo"):
         argus_study.main(["row", "--cached_only", "--set", "foo"])
 
-
-def test_the_history_masked_full_softmax_probe_equals_the_full_softmax_over_the_items_left_in():
-    from lab.probes.argus_history_masked_full_softmax import ARGUSHistoryMaskedFullSoftmax
-
-    probe = ARGUSHistoryMaskedFullSoftmax.__new__(ARGUSHistoryMaskedFullSoftmax)
-    torch.nn.Module.__init__(probe)
-    vectors = torch.randn(6, 4)  # item ids 0 (padding) to 5
-    probe.n_items, probe.item_vectors, probe.temperature = 6, lambda: vectors, lambda: torch.tensor(0.5)
-    probe._earlier = torch.tensor([[0, 0], [2, 0], [2, 3]])  # row 2's positive repeats its earlier item 3
-    queries, positives = torch.randn(3, 4), torch.tensor([2, 3, 3])
-    loss = probe.next_item_loss(queries, positives)
-    expected = []
-    for query, positive, kept in zip(queries, positives, ([1, 2, 3, 4, 5], [1, 3, 4, 5], [1, 3, 4, 5])):
-        logits = query @ vectors[kept].T / 0.5
-        expected.append(torch.logsumexp(logits, 0) - logits[kept.index(int(positive))])
-    assert torch.allclose(loss, torch.stack(expected).mean())

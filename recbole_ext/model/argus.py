@@ -81,7 +81,26 @@ def log_expected_count(item_probs, in_batch_draws, uniform_draws, n_candidates):
     return torch.log((-torch.expm1(log_absent)).clamp_min(1e-30))
 
 
-def sampled_softmax_loss(query, item_vectors, positives, candidates, log_q, temperature, extra_logits=None):
+def earlier_items(items, segments):
+    """``[B, L, L]``: at ``[b, t, s]`` the item of event ``s`` when it is before ``t`` in the same chunk, else 0."""
+    length = items.shape[1]
+    before = torch.ones(length, length, dtype=torch.bool, device=items.device).tril(-1)
+    same_chunk = segments.unsqueeze(2) == segments.unsqueeze(1)
+    return torch.where(before & same_chunk, items.unsqueeze(1), torch.zeros_like(items).unsqueeze(1))
+
+
+def history_candidate_mask(candidates, earlier, positives):
+    """``[M, C]`` bool: candidate ``c`` (``candidates`` sorted) is one of row ``m``'s earlier items
+    (``earlier``: ``[M, E]``, 0 for none) and not its positive (a repeated item stays a positive)."""
+    index = torch.searchsorted(candidates, earlier).clamp(max=len(candidates) - 1)
+    hit = (candidates[index] == earlier) & (earlier > 0) & (earlier != positives.unsqueeze(1))
+    counts = torch.zeros(len(earlier), len(candidates), dtype=torch.int32, device=earlier.device)
+    return counts.scatter_add_(1, index, hit.int()) > 0
+
+
+def sampled_softmax_loss(
+    query, item_vectors, positives, candidates, log_q, temperature, extra_logits=None, excluded=None
+):
     r"""Mean logQ-corrected sampled softmax cross-entropy (ARGUS next-item loss).
 
     For each query row ``u`` with positive item ``p``:
@@ -98,11 +117,14 @@ def sampled_softmax_loss(query, item_vectors, positives, candidates, log_q, temp
         temperature (torch.Tensor): scalar temperature.
         extra_logits (torch.Tensor): optional ``[M, E]`` logits of further
             per-row negatives (``-inf`` where a row has none), added as they are.
+        excluded (torch.BoolTensor): optional ``[M, C]``, candidates left out of a row's softmax.
     """
     positive_logits = (query * item_vectors[positives]).sum(-1) / temperature - log_q[positives]
     candidate_logits = query @ item_vectors[candidates].T / temperature - log_q[candidates]
-    accidental_hits = candidates.unsqueeze(0) == positives.unsqueeze(1)
-    candidate_logits = candidate_logits.masked_fill(accidental_hits, float("-inf"))
+    left_out = candidates.unsqueeze(0) == positives.unsqueeze(1)  # accidental hits
+    if excluded is not None:
+        left_out = left_out | excluded
+    candidate_logits = candidate_logits.masked_fill(left_out, float("-inf"))
     parts = [positive_logits.unsqueeze(1), candidate_logits]
     if extra_logits is not None:
         parts.append(extra_logits)
@@ -110,14 +132,17 @@ def sampled_softmax_loss(query, item_vectors, positives, candidates, log_q, temp
     return (torch.logsumexp(all_logits, dim=1) - positive_logits).mean()
 
 
-def full_softmax_loss(query, item_vectors, positives, temperature):
+def full_softmax_loss(query, item_vectors, positives, temperature, excluded=None):
     r"""Mean exact softmax cross-entropy over every real item (ids ``1..n_items-1``).
 
     :math:`-s(u, p) + \log \sum_{i \ge 1} e^{s(u, i)}` with :math:`s(u, i) = u^\top v_i / T`:
     the loss RecBole's SASRec trains with (``loss_type: CE``), scaled by ARGUS's temperature.
-    No logQ correction: nothing is sampled.
+    No logQ correction: nothing is sampled. ``excluded`` (``[M, n_items - 1]`` bool, optional):
+    items left out of a row's softmax.
     """
     logits = query @ item_vectors[1:].T / temperature
+    if excluded is not None:
+        logits = logits.masked_fill(excluded, float("-inf"))
     return F.cross_entropy(logits, positives - 1)
 
 
@@ -130,6 +155,21 @@ def resolve_softmax(mode, n_items, max_items):
     if not isinstance(max_items, int) or max_items < 0:
         raise ValueError(f"full_softmax_max_items must be a non-negative int, got {max_items!r}")
     return "full" if n_items - 1 <= max_items else "sampled"
+
+
+def resolve_loss_excludes_history(setting, exclude_history_items, history_negatives):
+    """Whether the next-item softmax leaves out each target's earlier items (``loss_excludes_history``;
+    ``~``: exactly when the evaluation never ranks them, ``exclude_history_items``)."""
+    if setting is None:
+        return bool(exclude_history_items) and not history_negatives
+    if not isinstance(setting, bool):
+        raise ValueError(f"loss_excludes_history must be True, False or ~, got {setting!r}")
+    if setting and history_negatives:
+        raise ValueError(
+            "loss_excludes_history leaves each target's earlier items out of its softmax and history_negatives "
+            "adds them as negatives: switch one off"
+        )
+    return setting
 
 
 def time_context_ids(timestamps, event_present, first_of_segment=None):
@@ -232,6 +272,9 @@ class ARGUS(SequentialRecommender):
             raise ValueError(
                 "history_negatives needs softmax: sampled (the full softmax already has every item as a negative)"
             )
+        self.loss_excludes_history = resolve_loss_excludes_history(
+            config["loss_excludes_history"], config["exclude_history_items"], self.history_negatives
+        )
         self.list_suffix = config["LIST_SUFFIX"]
         self.time_field = config["TIME_FIELD"]
         self.seconds_field = seconds_field_of(self.time_field)  # the times ARGUS reads (exact, raw units)
@@ -571,10 +614,12 @@ class ARGUS(SequentialRecommender):
         items = interaction[self.ITEM_SEQ]
         present = items > 0
         queries, feedback_outputs = self.forward(interaction)
-        history_logits = None
+        history_logits = earlier = None
         if self.history_negatives:
             history_logits = self.history_logits(queries, items, self._segments(interaction))[present]
-        next_item_loss = self.next_item_loss(queries[present], items[present], history_logits)
+        if self.loss_excludes_history:
+            earlier = earlier_items(items, self._segments(interaction))[present]
+        next_item_loss = self.next_item_loss(queries[present], items[present], history_logits, earlier)
         feedback_values = self._feedback_values(interaction)
         if feedback_values is None:
             return next_item_loss
@@ -599,11 +644,14 @@ class ARGUS(SequentialRecommender):
             valid = valid & (segments.unsqueeze(1) == segments.unsqueeze(2))
         return logits.masked_fill(~valid, float("-inf"))
 
-    def next_item_loss(self, queries, positives, history_logits=None):
+    def next_item_loss(self, queries, positives, history_logits=None, earlier=None):
         """Exact softmax over the catalogue (``softmax`` resolved to ``full``) or the
-        logQ-corrected sampled softmax."""
+        logQ-corrected sampled softmax; ``earlier`` (``[M, L]`` item ids, 0: none): items
+        each row's softmax leaves out (``loss_excludes_history``)."""
         if self.softmax == "full":
-            return full_softmax_loss(queries, self.item_vectors(), positives, self.temperature())
+            every_item = torch.arange(1, self.n_items, device=positives.device)
+            excluded = None if earlier is None else history_candidate_mask(every_item, earlier, positives)
+            return full_softmax_loss(queries, self.item_vectors(), positives, self.temperature(), excluded)
         in_batch = torch.unique(positives)
         uniform = torch.randint(1, self.n_items, (self.uniform_negatives,), device=positives.device)
         candidates = torch.unique(torch.cat([in_batch, uniform]))
@@ -620,6 +668,7 @@ class ARGUS(SequentialRecommender):
             log_q[candidates],
             self.temperature(),
             history_logits,
+            None if earlier is None else history_candidate_mask(candidates, earlier, positives),
         )
 
     def feedback_loss(self, outputs, values):
