@@ -26,6 +26,7 @@ from pathlib import Path
 from recbole_ext.files import atomic_path, write_text_atomically
 
 from lab import resumable, runs
+from lab.probes import register_probes
 from lab.stats import mean_std
 from lab.stats import paired_difference as paired_mean_difference
 
@@ -294,6 +295,7 @@ def main(argv=None):
         print(cli.options_help(__doc__.split("\n\n")[1], BENCHMARK_OPTIONS))
         return 0
     argv = argv if "--benchmark" in argv else ["--benchmark", *argv]
+    register_probes()  # the lab's diagnostic models (lab.probes) run by name beside the library's
     return cli.run_main(lambda: print(_benchmark_from_options(*cli.parse_args(argv, BENCHMARK_OPTIONS), argv)))
 
 

@@ -487,3 +487,49 @@ def test_scaling_rungs_pick_ladder_entries_and_reject_missing_ones():
     assert parse_rungs("1,3", ["Wukong", "DeepFM"]) == {"Wukong": [1, 3], "DeepFM": [1, 3]}
     assert parse_rungs("0", ["Wukong"]).startswith("--rungs: Wukong has rungs 1 to")
     assert parse_rungs("2,x", ["Wukong"]).startswith("--rungs: '2,x' is not")
+
+
+# ---------------------------------------------------------------- the lab's Wukong probes (lab.probes)
+
+
+def test_rezero_probe_starts_as_the_head_on_the_embeddings(mixed_dataset):
+    from lab.probes.wukong_rezero import WukongReZero
+
+    config, dataset = mixed_dataset
+    config["lcb_units"] = 14 - config["fmb_units"]  # 4 categorical fields x 3 embeddings + 2 dense ones
+    try:
+        model = WukongReZero(config, dataset).eval()
+    finally:
+        config["lcb_units"] = 3
+    batch = dataset.inter_feat[:8]
+    with torch.no_grad():
+        x0 = model.embed_features(batch)
+        assert torch.allclose(model.forward(batch), model.head(x0.flatten(start_dim=1)).squeeze(-1))
+        model.layer_scales.fill_(1.0)
+        assert not torch.allclose(model.forward(batch), model.head(x0.flatten(start_dim=1)).squeeze(-1))
+
+
+def test_without_fmb_probe_layers_add_no_products(mixed_dataset):
+    from lab.probes.wukong_without_fmb import WukongWithoutFMB
+
+    config, dataset = mixed_dataset
+    model = WukongWithoutFMB(config, dataset).eval()
+    batch = dataset.inter_feat[:8]
+    with torch.no_grad():
+        x = model.embed_features(batch)
+        layer = model.interaction_stack[0]
+        expected = layer.norm(torch.cat([torch.zeros(8, config["fmb_units"], 4), layer.lcb(x)], 1) + layer.residual(x))
+        assert torch.allclose(layer(x), expected)
+
+
+def test_head_reads_input_probe_reads_the_embeddings_and_the_stack(mixed_dataset):
+    from lab.probes.wukong_head_reads_input import WukongHeadReadsInput
+
+    config, dataset = mixed_dataset
+    model = WukongHeadReadsInput(config, dataset).eval()
+    batch = dataset.inter_feat[:8]
+    with torch.no_grad():
+        x0 = model.embed_features(batch)
+        stacked = model.interaction_stack[1](model.interaction_stack[0](x0))
+        expected = model.head(torch.cat([x0.flatten(start_dim=1), stacked.flatten(start_dim=1)], 1)).squeeze(-1)
+        assert torch.allclose(model.forward(batch), expected)
