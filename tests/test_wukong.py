@@ -509,14 +509,21 @@ def test_rezero_probe_starts_as_the_head_on_the_embeddings(mixed_dataset):
         assert not torch.allclose(model.forward(batch), model.head(x0.flatten(start_dim=1)).squeeze(-1))
 
 
+def _probe_and_embeddings(probe_class, mixed_dataset):
+    """A probe built on the mixed dataset (eval mode), 8 rows of it and their ``X_0``."""
+    config, dataset = mixed_dataset
+    model = probe_class(config, dataset).eval()
+    batch = dataset.inter_feat[:8]
+    with torch.no_grad():
+        return model, batch, model.embed_features(batch)
+
+
 def test_without_fmb_probe_layers_add_no_products(mixed_dataset):
     from lab.probes.wukong_without_fmb import WukongWithoutFMB
 
-    config, dataset = mixed_dataset
-    model = WukongWithoutFMB(config, dataset).eval()
-    batch = dataset.inter_feat[:8]
+    model, _, x = _probe_and_embeddings(WukongWithoutFMB, mixed_dataset)
+    config = mixed_dataset[0]
     with torch.no_grad():
-        x = model.embed_features(batch)
         layer = model.interaction_stack[0]
         expected = layer.norm(torch.cat([torch.zeros(8, config["fmb_units"], 4), layer.lcb(x)], 1) + layer.residual(x))
         assert torch.allclose(layer(x), expected)
@@ -525,11 +532,8 @@ def test_without_fmb_probe_layers_add_no_products(mixed_dataset):
 def test_head_reads_input_probe_reads_the_embeddings_and_the_stack(mixed_dataset):
     from lab.probes.wukong_head_reads_input import WukongHeadReadsInput
 
-    config, dataset = mixed_dataset
-    model = WukongHeadReadsInput(config, dataset).eval()
-    batch = dataset.inter_feat[:8]
+    model, batch, x0 = _probe_and_embeddings(WukongHeadReadsInput, mixed_dataset)
     with torch.no_grad():
-        x0 = model.embed_features(batch)
         stacked = model.interaction_stack[1](model.interaction_stack[0](x0))
         expected = model.head(torch.cat([x0.flatten(start_dim=1), stacked.flatten(start_dim=1)], 1)).squeeze(-1)
         assert torch.allclose(model.forward(batch), expected)
