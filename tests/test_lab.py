@@ -467,4 +467,3 @@ def test_a_study_row_names_a_bad_setting_in_one_line():
 
     with pytest.raises(SystemExit, match="--set: every entry is KEY=YAML, got foo"):
         argus_study.main(["row", "--cached_only", "--set", "foo"])
-
