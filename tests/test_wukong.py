@@ -537,3 +537,19 @@ def test_head_reads_input_probe_reads_the_embeddings_and_the_stack(mixed_dataset
         stacked = model.interaction_stack[1](model.interaction_stack[0](x0))
         expected = model.head(torch.cat([x0.flatten(start_dim=1), stacked.flatten(start_dim=1)], 1)).squeeze(-1)
         assert torch.allclose(model.forward(batch), expected)
+
+
+def test_layer_drop_probe_keeps_every_layer_in_evaluation_and_drops_whole_branches_in_training(mixed_dataset):
+    from lab.probes.wukong_layer_drop import WukongLayerDrop50
+    from recbole_ext.model.wukong import Wukong
+
+    model, batch, x0 = _probe_and_embeddings(WukongLayerDrop50, mixed_dataset)
+    plain = Wukong(*mixed_dataset).eval()
+    plain.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(model.forward(batch), plain.forward(batch))
+        assert model._branch_keep(x0) == 1.0
+        model.train()
+        keep = model._branch_keep(torch.zeros(4000, 1, 1))
+    assert set(keep.unique().tolist()) == {0.0, 2.0}
+    assert abs((keep == 0).float().mean().item() - 0.5) < 0.05
