@@ -313,6 +313,22 @@ def test_the_last_item_probe_reads_the_event_before_of_the_same_user():
     assert previous_tokens(tokens, segments).flatten().tolist() == [0.0, 1.0, 2.0, 0.0, 4.0, 0.0]
 
 
+def test_the_item_mask_probe_masks_real_input_items_in_training_only():
+    from types import SimpleNamespace
+
+    from lab.probes.argus_item_mask import ARGUSItemMask20
+
+    items = torch.tensor([[3, 4, 5, 0] * 500])  # padding is never masked
+    tokens = torch.ones(1, 2000, 2)
+    probe = SimpleNamespace(training=True, item_mask_prob=0.2, item_mask_vector=torch.full((2,), -1.0))
+    masked = ARGUSItemMask20.masked_inputs(probe, tokens, items)[0, :, 0]
+    assert set(masked.unique().tolist()) == {-1.0, 1.0}
+    assert not (masked[items[0] == 0] == -1).any()
+    assert abs((masked[items[0] > 0] == -1).float().mean().item() - 0.2) < 0.04
+    probe.training = False
+    assert ARGUSItemMask20.masked_inputs(probe, tokens, items) is tokens
+
+
 def test_target_gaps_groups_every_gap_once_by_whole_seconds():
     from lab.target_gaps import group_of
 
