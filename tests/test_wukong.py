@@ -553,3 +553,13 @@ def test_layer_drop_probe_keeps_every_layer_in_evaluation_and_drops_whole_branch
         keep = model._branch_keep(torch.zeros(4000, 1, 1))
     assert set(keep.unique().tolist()) == {0.0, 2.0}
     assert abs((keep == 0).float().mean().item() - 0.5) < 0.05
+    # every branch dropped: the stack is its residual path alone (the logit reads the multiplier)
+    model.eval()
+    model._branch_keep = lambda x: 0.0
+    with torch.no_grad():
+        residual_only = x0
+        for layer in model.interaction_stack:
+            residual_only = layer.norm(layer.residual(residual_only))
+        expected = model.head(residual_only.flatten(start_dim=1)).squeeze(-1)
+        assert torch.allclose(model.forward(batch), expected)
+        assert not torch.allclose(plain.forward(batch), expected)
