@@ -329,6 +329,33 @@ def test_the_item_mask_probe_masks_real_input_items_in_training_only():
     assert ARGUSItemMask20.masked_inputs(probe, tokens, items) is tokens
 
 
+def test_the_lazy_rows_probe_leaves_rows_without_gradient_and_their_moments_alone():
+    from lab.probes.argus_lazy_item_rows import LazyRowsAdam
+
+    torch.manual_seed(0)
+    table, dense = torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3))
+    reference_table, reference_dense = (torch.nn.Parameter(p.detach().clone()) for p in (table, dense))
+    lazy = LazyRowsAdam([table, dense], [table], lr=0.1)
+    plain = torch.optim.Adam([reference_table, reference_dense], lr=0.1)
+
+    def train_step(optimizer, rows, t, d):
+        optimizer.zero_grad()
+        ((t[rows] * d).sum() ** 2).backward()
+        optimizer.step()
+
+    train_step(lazy, [0, 1, 2], table, dense)
+    train_step(plain, [0, 1, 2], reference_table, reference_dense)
+    assert torch.allclose(table, reference_table) and torch.allclose(dense, reference_dense)  # every row touched
+    before, moment = table.detach().clone(), lazy.state[table]["exp_avg"].clone()
+    train_step(lazy, [1], table, dense)  # rows 0, 2, 3, 4 get no gradient
+    train_step(plain, [1], reference_table, reference_dense)
+    untouched = [0, 2, 3, 4]
+    assert torch.equal(table[untouched], before[untouched])
+    assert torch.equal(lazy.state[table]["exp_avg"][untouched], moment[untouched])
+    assert not torch.equal(reference_table[[0, 2]], before[[0, 2]])  # plain Adam's momentum moves them
+    assert torch.allclose(table[1], reference_table[1]) and torch.allclose(dense, reference_dense)
+
+
 def test_target_gaps_groups_every_gap_once_by_whole_seconds():
     from lab.target_gaps import group_of
 
