@@ -356,6 +356,16 @@ def test_the_lazy_rows_probe_leaves_rows_without_gradient_and_their_moments_alon
     assert torch.allclose(table[1], reference_table[1]) and torch.allclose(dense, reference_dense)
 
 
+def test_the_second_next_probe_pairs_each_position_with_the_event_after_next_of_its_own_chunk():
+    from lab.probes.argus_second_next import second_next_pairs
+
+    items = torch.tensor([[5, 6, 7, 8, 9, 0]])
+    segments = torch.tensor([[1, 1, 1, 2, 2, 0]])  # two users packed, then padding
+    rows, targets = second_next_pairs(items, segments)
+    assert rows.tolist() == [[True, True, False, True, False, False]]
+    assert targets[rows].tolist() == [6, 7, 9]
+
+
 def test_target_gaps_groups_every_gap_once_by_whole_seconds():
     from lab.target_gaps import group_of
 
