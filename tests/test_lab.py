@@ -366,6 +366,16 @@ def test_the_second_next_probe_pairs_each_position_with_the_event_after_next_of_
     assert targets[rows].tolist() == [6, 7, 9]
 
 
+def test_item_popularity_scores_ndcg_at_10_by_the_targets_rank():
+    import math
+
+    from lab.item_popularity import ndcg_at_10
+
+    scores = torch.arange(12.0).expand(3, 12)  # item 11 ranks first, item 0 last
+    targets = torch.tensor([11, 10, 0])  # ranked first, second, twelfth (below the top 10)
+    assert torch.allclose(ndcg_at_10(scores, targets), torch.tensor([1.0, 1 / math.log2(3), 0.0]))
+
+
 def test_target_gaps_groups_every_gap_once_by_whole_seconds():
     from lab.target_gaps import group_of
 
