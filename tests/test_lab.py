@@ -376,6 +376,18 @@ def test_item_popularity_scores_ndcg_at_10_by_the_targets_rank():
     assert torch.allclose(ndcg_at_10(scores, targets), torch.tensor([1.0, 1 / math.log2(3), 0.0]))
 
 
+def test_the_input_dropout_probe_raises_only_the_input_tokens_dropout():
+    from lab.probes import register_probes
+    from recbole_ext.runner import build_config, prepare, build_model_and_trainer
+
+    register_probes()
+    config = build_config("ARGUSInputDropout50", "ml-100k", overrides={"state": "ERROR", "epochs": 1})
+    _, train_data, _, _ = prepare(config)
+    model, _ = build_model_and_trainer(config, train_data)
+    assert model.input_dropout.p == 0.5
+    assert {m.p for m in model.encoder.modules() if isinstance(m, torch.nn.Dropout)} == {config["hidden_dropout_prob"]}
+
+
 def test_target_gaps_groups_every_gap_once_by_whole_seconds():
     from lab.target_gaps import group_of
 
