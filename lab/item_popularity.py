@@ -25,6 +25,7 @@ from recbole_ext.data.argus_dataset import CUT_FIELD
 
 from lab import argus_study, device_runs, runs
 from lab.history_window import saved_best_checkpoint
+from lab.target_gaps import ndcg_at_10
 from lab.probes import register_probes
 
 SHIFTS = (-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3)
@@ -41,38 +42,31 @@ def training_counts(model, train_data):
     return torch.bincount(items[items > 0], minlength=model.n_items).float()
 
 
-def scored_batches(model, trainer, data):
-    """``(scores with the history rule applied, target items)`` of every batch of ``data``."""
+def scan(trainer, data, counts):
+    """One pass over ``data`` under the history rule: per target, its NDCG@10 with ``a * log(1 + counts)`` added to
+    the scores for every ``a`` of ``SHIFTS``, whether it is in the top 10, its training events and those of the
+    top 10's items."""
     trainer.tot_item_num = data._dataset.item_num
+    log_counts = torch.log1p(counts)
+    found = {"gains": {shift: [] for shift in SHIFTS}, "hits": [], "target_counts": [], "top_counts": []}
     with torch.no_grad():
         for batch in data:
-            interaction, scores, positive_u, positive_i = trainer._full_sort_batch_eval(batch)
-            yield scores[positive_u], positive_i
+            _, scores, positive_u, targets = trainer._full_sort_batch_eval(batch)
+            scores = scores[positive_u]
+            for shift in SHIFTS:
+                found["gains"][shift].append(ndcg_at_10(scores + shift * log_counts, targets))
+            top = scores.topk(10, dim=1).indices
+            found["hits"].append((top == targets.unsqueeze(1)).any(1))
+            found["target_counts"].append(counts[targets])
+            found["top_counts"].append(counts[top].flatten())
+    return {"gains": {shift: torch.cat(values).mean().item() for shift, values in found["gains"].items()},
+            **{key: torch.cat(found[key]) for key in ("hits", "target_counts", "top_counts")}}
 
 
-def ndcg_at_10(scores, targets):
-    rank = (scores > scores.gather(1, targets.unsqueeze(1))).sum(1).float()
-    return torch.where(rank < 10, 1 / torch.log2(rank + 2), torch.zeros_like(rank))
-
-
-def shifted_ndcg(model, trainer, data, log_counts):
-    """``{a: NDCG@10}`` of the scores plus ``a * log_counts``, for every ``a`` of ``SHIFTS``."""
-    gains = {shift: [] for shift in SHIFTS}
-    for scores, targets in scored_batches(model, trainer, data):
-        for shift in SHIFTS:
-            gains[shift].append(ndcg_at_10(scores + shift * log_counts, targets))
-    return {shift: torch.cat(values).mean().item() for shift, values in gains.items()}
-
-
-def bucket_lines(model, trainer, test_data, counts):
+def bucket_lines(model, counts, test):
+    """Table lines by the item's training events: items, input-embedding norm, targets, their hit@10, top-10 share."""
     norms = model.item_tokens(torch.arange(model.n_items)).norm(dim=-1)
-    hits, target_counts, top_counts = [], [], []
-    for scores, targets in scored_batches(model, trainer, test_data):
-        top = scores.topk(10, dim=1).indices
-        hits.append((top == targets.unsqueeze(1)).any(1))
-        target_counts.append(counts[targets])
-        top_counts.append(counts[top].flatten())
-    hits, target_counts, top_counts = torch.cat(hits), torch.cat(target_counts), torch.cat(top_counts)
+    hits, target_counts, top_counts = test["hits"], test["target_counts"], test["top_counts"]
     lines = ["| training events of the item | items | mean input-embedding norm | test targets | their hit@10 | share of the top 10 |",
              "|---|---|---|---|---|---|"]
     for low, high in BUCKETS:
@@ -108,13 +102,12 @@ def main(argv=None):
     model.load_state_dict(load_checkpoint(str(checkpoint))["state_dict"])
     model.eval()
     counts = training_counts(model, train_data)
-    log_counts = torch.log1p(counts)
+    test = scan(trainer, test_data, counts)
     print(f"{key}, its own history rule\n")
-    print("\n".join(bucket_lines(model, trainer, test_data, counts)) + "\n")
-    for name, data in (("test", test_data), ("valid", valid_data)):
-        found = shifted_ndcg(model, trainer, data, log_counts)
+    print("\n".join(bucket_lines(model, counts, test)) + "\n")
+    for name, found in (("test", test), ("valid", scan(trainer, valid_data, counts))):
         print(f"{name} NDCG@10 with a * log(1 + training events) added: "
-              + ", ".join(f"a={shift:+.1f}: {value:.4f}" for shift, value in found.items()))
+              + ", ".join(f"a={shift:+.1f}: {value:.4f}" for shift, value in found["gains"].items()))
 
 
 if __name__ == "__main__":

@@ -76,11 +76,16 @@ def ndcg_by_user(model, dataset, files, overrides, seed, checkpoint):
     users = data.field2id_token[config["USER_ID_FIELD"]]
     found = {}
     for interaction, scores, positive_u, positive_i in _test_batches(trainer, test_data, config):
-        target = scores[positive_u, positive_i].unsqueeze(1)
-        ranks = (scores[positive_u] > target).sum(1)
-        for user, rank in zip(interaction[config["USER_ID_FIELD"]][positive_u].tolist(), ranks.tolist()):
-            found[users[user]] = 1 / math.log2(rank + 2) if rank < 10 else 0.0
+        gains = ndcg_at_10(scores[positive_u], positive_i)
+        for user, gain in zip(interaction[config["USER_ID_FIELD"]][positive_u].tolist(), gains.tolist()):
+            found[users[user]] = gain
     return found
+
+
+def ndcg_at_10(scores, targets):
+    """``[B]`` NDCG@10 of one target a row (``scores``: ``[B, n_items]``; ties rank the target first)."""
+    rank = (scores > scores.gather(1, targets.unsqueeze(1))).sum(1).float()
+    return torch.where(rank < 10, 1 / torch.log2(rank + 2), torch.zeros_like(rank))
 
 
 def target_gaps(dataset, seed):

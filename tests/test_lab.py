@@ -366,10 +366,10 @@ def test_the_second_next_probe_pairs_each_position_with_the_event_after_next_of_
     assert targets[rows].tolist() == [6, 7, 9]
 
 
-def test_item_popularity_scores_ndcg_at_10_by_the_targets_rank():
+def test_ndcg_at_10_scores_each_row_by_its_targets_rank():
     import math
 
-    from lab.item_popularity import ndcg_at_10
+    from lab.target_gaps import ndcg_at_10
 
     scores = torch.arange(12.0).expand(3, 12)  # item 11 ranks first, item 0 last
     targets = torch.tensor([11, 10, 0])  # ranked first, second, twelfth (below the top 10)
@@ -381,7 +381,7 @@ def test_the_input_dropout_probe_raises_only_the_input_tokens_dropout():
     from recbole_ext.runner import build_config, prepare, build_model_and_trainer
 
     register_probes()
-    config = build_config("ARGUSInputDropout50", "ml-100k", overrides={"state": "ERROR", "epochs": 1})
+    config = build_config("ARGUSInputDropout50", "ml-100k", overrides={"state": "ERROR"})
     _, train_data, _, _ = prepare(config)
     model, _ = build_model_and_trainer(config, train_data)
     assert model.input_dropout.p == 0.5
