@@ -563,3 +563,52 @@ def test_layer_drop_probe_keeps_every_layer_in_evaluation_and_drops_whole_branch
         expected = model.head(residual_only.flatten(start_dim=1)).squeeze(-1)
         assert torch.allclose(model.forward(batch), expected)
         assert not torch.allclose(plain.forward(batch), expected)
+
+
+def test_batch_norm_probe_normalises_every_hidden_layer_and_starts_from_wukongs_weights(mixed_dataset):
+    from lab.probes.wukong_batch_norm import WukongBatchNorm
+    from recbole.model.layers import MLPLayers
+    from recbole_ext.model.wukong import Wukong
+
+    torch.manual_seed(0)
+    model = WukongBatchNorm(*mixed_dataset)
+    torch.manual_seed(0)
+    plain = Wukong(*mixed_dataset)
+    hidden = [m for mlp in model.modules() if isinstance(mlp, MLPLayers) for m in mlp.mlp_layers]
+    linears = [i for i, m in enumerate(hidden) if isinstance(m, torch.nn.Linear)]
+    assert linears and all(isinstance(hidden[i + 1], torch.nn.BatchNorm1d) for i in linears)
+    norms = {id(p) for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d) for p in m.parameters()}
+    assert len(norms) == 2 * len(linears)  # a scale and a shift per normalised layer
+    others = [p for p in model.parameters() if id(p) not in norms]
+    assert len(others) == len(list(plain.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(others, plain.parameters()))
+    batch = mixed_dataset[1].inter_feat[:8]
+    model.train()
+    model.calculate_loss(batch).backward()  # trains with batch statistics
+    model.eval()
+    with torch.no_grad():
+        assert torch.isfinite(model.predict(batch)).all()
+
+
+def test_feature_dropout_probes_drop_whole_embeddings_or_entries_in_training_only(mixed_dataset):
+    from lab.probes.wukong_feature_dropout import WukongEmbeddingDropout20, WukongFeatureDropout20
+    from recbole_ext.model.wukong import Wukong
+
+    batch = mixed_dataset[1].inter_feat[:64]
+    for probe_class, whole in ((WukongFeatureDropout20, True), (WukongEmbeddingDropout20, False)):
+        model = probe_class(*mixed_dataset).eval()
+        plain = Wukong(*mixed_dataset).eval()
+        plain.load_state_dict(model.state_dict())
+        with torch.no_grad():
+            assert torch.equal(model.calculate_loss(batch), plain.calculate_loss(batch))
+            clean = plain.embed_features(batch)
+            model.train()
+            torch.manual_seed(1)
+            loss = model.calculate_loss(batch)  # the loss reads the dropped X_0
+            torch.manual_seed(1)
+            dropped = model._dropped(clean)
+            assert torch.equal(loss, model.loss(Wukong._logit(model, dropped), batch[model.LABEL]))
+        zero = dropped == 0
+        assert torch.equal(dropped[~zero], clean[~zero] / 0.8)
+        assert abs(zero.float().mean().item() - 0.2) < 0.05
+        assert bool((zero.all(-1) == zero.any(-1)).all()) is whole  # a dropped embedding loses all d entries
