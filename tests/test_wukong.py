@@ -205,6 +205,28 @@ def test_forward_shapes_and_loss(mixed_dataset):
     assert model.dense_embedding[-1].weight.grad.abs().sum() > 0
 
 
+def test_embedding_dropout_drops_entries_of_x0_in_training_only(mixed_dataset):
+    config, dataset = mixed_dataset
+    batch = dataset.inter_feat[:16]
+    with settings_changed(config, embedding_dropout_prob=0.5):
+        model = Wukong(config, dataset)
+    with settings_changed(config, embedding_dropout_prob=0.0):
+        plain = Wukong(config, dataset)
+    plain.load_state_dict(model.state_dict())
+    model.eval(), plain.eval()
+    with torch.no_grad():
+        assert torch.equal(model.predict(batch), plain.predict(batch))
+        x0 = model.embed_features(batch)
+        model.train()
+        torch.manual_seed(3)
+        loss = model.calculate_loss(batch)
+        torch.manual_seed(3)
+        dropped = torch.nn.functional.dropout(x0, 0.5, training=True)
+        assert torch.equal(loss, model.loss(model._logit(dropped), batch[model.LABEL]))  # the loss reads dropped X_0
+        assert 0.3 < (dropped == 0).float().mean().item() < 0.7
+        assert not torch.equal(loss, plain.train().calculate_loss(batch))
+
+
 # ---------------------------------------------------------------- embedding regularisation and optimizers
 
 
@@ -590,25 +612,20 @@ def test_batch_norm_probe_normalises_every_hidden_layer_and_starts_from_wukongs_
         assert torch.isfinite(model.predict(batch)).all()
 
 
-def test_feature_dropout_probes_drop_whole_embeddings_or_entries_in_training_only(mixed_dataset):
-    from lab.probes.wukong_feature_dropout import WukongEmbeddingDropout20, WukongFeatureDropout20
+def test_feature_dropout_probe_drops_whole_embeddings_in_training_only(mixed_dataset):
+    from lab.probes.wukong_feature_dropout import WukongFeatureDropout20
     from recbole_ext.model.wukong import Wukong
 
     batch = mixed_dataset[1].inter_feat[:64]
-    for probe_class, whole in ((WukongFeatureDropout20, True), (WukongEmbeddingDropout20, False)):
-        model = probe_class(*mixed_dataset).eval()
-        plain = Wukong(*mixed_dataset).eval()
-        plain.load_state_dict(model.state_dict())
-        with torch.no_grad():
-            assert torch.equal(model.calculate_loss(batch), plain.calculate_loss(batch))
-            clean = plain.embed_features(batch)
-            model.train()
-            torch.manual_seed(1)
-            loss = model.calculate_loss(batch)  # the loss reads the dropped X_0
-            torch.manual_seed(1)
-            dropped = model._dropped(clean)
-            assert torch.equal(loss, model.loss(Wukong._logit(model, dropped), batch[model.LABEL]))
-        zero = dropped == 0
-        assert torch.equal(dropped[~zero], clean[~zero] / 0.8)
-        assert abs(zero.float().mean().item() - 0.2) < 0.05
-        assert bool((zero.all(-1) == zero.any(-1)).all()) is whole  # a dropped embedding loses all d entries
+    model = WukongFeatureDropout20(*mixed_dataset).eval()
+    plain = Wukong(*mixed_dataset).eval()
+    plain.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(model.calculate_loss(batch), plain.calculate_loss(batch))
+        clean = plain.embed_features(batch)
+        model.train()
+        dropped = model._dropped(clean)
+    zero = dropped == 0
+    assert torch.equal(dropped[~zero], clean[~zero] / 0.8)
+    assert abs(zero.all(-1).float().mean().item() - 0.2) < 0.05
+    assert torch.equal(zero.all(-1), zero.any(-1))  # a dropped embedding loses all d entries

@@ -1,11 +1,13 @@
-"""Wukong with dropout on its input embeddings ``X_0`` (issue 19).
+"""Wukong with whole input embeddings dropped at random (issue 19).
 
 On ml-100k any layered Wukong overfits after 8-15 epochs (session 31), and neither dropout in the MLPs, L2 on
-the tables nor stochastic depth moved it. These probes regularise the input of the interaction stack instead,
-in training only: ``WukongFeatureDropout<p>`` drops whole embeddings of ``X_0`` (one of the ``n`` vectors of an
-example, all ``d`` entries together) with probability p (0.2 or 0.5), as field-level feature dropout does, so the layers
-cannot lean on one field; ``WukongEmbeddingDropout<p>`` drops single entries. Kept
-entries are scaled by ``1 / (1 - p)``; evaluation reads ``X_0`` unchanged.
+the tables nor stochastic depth moved it. Session 34 regularised the input of the interaction stack instead, in
+training only: ``WukongFeatureDropout<p>`` drops whole embeddings of ``X_0`` (one of the ``n`` vectors of an
+example, all ``d`` entries together) with probability p, as field-level feature dropout does, so the layers
+cannot lean on one field; kept embeddings are scaled by ``1 / (1 - p)``; evaluation reads ``X_0`` unchanged.
+Dropping single entries instead lifted Wukong most and became its ``embedding_dropout_prob`` key; these probes
+were measured at commit c0c4ebf, before that key existed (so without entry dropout); on today's Wukong they
+add whole-embedding dropout on top of its entry dropout.
 """
 
 import torch
@@ -17,33 +19,20 @@ class WukongFeatureDropout20(Wukong):
     """Wukong (Zhang et al., ICML 2024) dropping whole input embeddings with probability 0.2 in training."""
 
     config_bases = ("Wukong",)
-    input_dropout_prob = 0.2
-    whole_embeddings = True
+    feature_dropout_prob = 0.2
 
     def _logit(self, x):
         return super()._logit(self._dropped(x))
 
     def _dropped(self, x):
-        """``X_0`` with dropout in training (whole embeddings or single entries), unchanged otherwise."""
+        """``X_0`` with whole embeddings dropped in training, unchanged otherwise."""
         if not self.training:
             return x
-        keep = 1.0 - self.input_dropout_prob
-        shape = x.shape[:2] + (1,) if self.whole_embeddings else x.shape
-        return x * torch.bernoulli(torch.full(shape, keep, device=x.device)) / keep
-
-class WukongEmbeddingDropout20(WukongFeatureDropout20):
-    """Dropout of single entries of ``X_0`` with probability 0.2 in training."""
-
-    whole_embeddings = False
+        keep = 1.0 - self.feature_dropout_prob
+        return x * torch.bernoulli(torch.full(x.shape[:2] + (1,), keep, device=x.device)) / keep
 
 
 class WukongFeatureDropout50(WukongFeatureDropout20):
     """Whole input embeddings dropped with probability 0.5 in training."""
 
-    input_dropout_prob = 0.5
-
-
-class WukongEmbeddingDropout50(WukongEmbeddingDropout20):
-    """Single entries of ``X_0`` dropped with probability 0.5 in training."""
-
-    input_dropout_prob = 0.5
+    feature_dropout_prob = 0.5

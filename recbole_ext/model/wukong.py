@@ -194,6 +194,7 @@ class Wukong(ContextRecommender):
         self.head_mlp_sizes = config["head_mlp_sizes"]
         self.dense_mlp_sizes = config["dense_mlp_sizes"]
         self.dropout_prob = config["dropout_prob"]
+        self.embedding_dropout = nn.Dropout(config["embedding_dropout_prob"])
         self.embeddings_per_field = config["embeddings_per_field"]
         self.embedding_reg_weight = config["embedding_reg_weight"]
         self.embedding_learning_rate = config["embedding_learning_rate"]
@@ -341,7 +342,7 @@ class Wukong(ContextRecommender):
 
     def forward(self, interaction):
         """Click logit, ``[batch]``."""
-        return self._logit(self.embed_features(interaction))
+        return self._logit(self.embedding_dropout(self.embed_features(interaction)))
 
     def _logit(self, x):
         for layer in self.interaction_stack:
@@ -353,7 +354,8 @@ class Wukong(ContextRecommender):
         categorical embeddings the batch reads (per example): only the table
         rows of the batch are regularised, each as often as it is seen."""
         categorical, other = self._embedding_parts(interaction)
-        loss = self.loss(self._logit(torch.cat(categorical + other, dim=1)), interaction[self.LABEL])
+        x = self.embedding_dropout(torch.cat(categorical + other, dim=1))
+        loss = self.loss(self._logit(x), interaction[self.LABEL])
         if self.embedding_reg_weight and categorical:
             squares = sum(part.pow(2).sum(dim=(1, 2)) for part in categorical)
             loss = loss + self.embedding_reg_weight * squares.mean()
