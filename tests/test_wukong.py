@@ -629,3 +629,14 @@ def test_feature_dropout_probe_drops_whole_embeddings_in_training_only(mixed_dat
     assert torch.equal(dropped[~zero], clean[~zero] / 0.8)
     assert abs(zero.all(-1).float().mean().item() - 0.2) < 0.05
     assert torch.equal(zero.all(-1), zero.any(-1))  # a dropped embedding loses all d entries
+
+
+def test_without_layer_norm_probe_adds_the_blocks_to_the_residual(mixed_dataset):
+    from lab.probes.wukong_without_layer_norm import WukongWithoutLayerNorm
+
+    model, _, x = _probe_and_embeddings(WukongWithoutLayerNorm, mixed_dataset)
+    with torch.no_grad():
+        layer = model.interaction_stack[0]
+        expected = torch.cat([layer.fmb(x), layer.lcb(x)], 1) + layer.residual(x)
+        assert torch.allclose(layer(x), expected)
+        assert not torch.allclose(expected.norm(dim=-1), torch.full(expected.shape[:2], expected.shape[-1] ** 0.5))
