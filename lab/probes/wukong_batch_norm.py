@@ -16,7 +16,7 @@ from recbole_ext.model.wukong import Wukong
 
 
 def batch_normalised(mlp_layers):
-    """``mlp_layers`` (an ``nn.Sequential`` of ``MLPLayers``) with a ``BatchNorm1d`` after each ``Linear``."""
+    """The ``nn.Sequential`` inside an ``MLPLayers``, rebuilt with a ``BatchNorm1d`` after each ``Linear``."""
     modules = []
     for module in mlp_layers:
         modules.append(module)
