@@ -213,7 +213,8 @@ def test_embedding_dropout_drops_entries_of_x0_in_training_only(mixed_dataset):
     with settings_changed(config, embedding_dropout_prob=0.0):
         plain = Wukong(config, dataset)
     plain.load_state_dict(model.state_dict())
-    model.eval(), plain.eval()
+    model.eval()
+    plain.eval()
     with torch.no_grad():
         assert torch.equal(model.predict(batch), plain.predict(batch))
         x0 = model.embed_features(batch)
@@ -626,7 +627,7 @@ def test_feature_dropout_probe_drops_whole_embeddings_in_training_only(mixed_dat
         model.train()
         dropped = model._dropped(clean)
     zero = dropped == 0
-    assert torch.equal(dropped[~zero], clean[~zero] / 0.8)
+    assert torch.equal(dropped[~zero], clean[~zero] * (1 / 0.8))
     assert abs(zero.all(-1).float().mean().item() - 0.2) < 0.05
     assert torch.equal(zero.all(-1), zero.any(-1))  # a dropped embedding loses all d entries
 

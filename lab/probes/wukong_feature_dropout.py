@@ -6,11 +6,11 @@ training only: ``WukongFeatureDropout<p>`` drops whole embeddings of ``X_0`` (on
 example, all ``d`` entries together) with probability p, as field-level feature dropout does, so the layers
 cannot lean on one field; kept embeddings are scaled by ``1 / (1 - p)``; evaluation reads ``X_0`` unchanged.
 Dropping single entries instead lifted Wukong most and became its ``embedding_dropout_prob`` key; these probes
-were measured at commit c0c4ebf, before that key existed (so without entry dropout); on today's Wukong they
-add whole-embedding dropout on top of its entry dropout.
+were first measured at commit c0c4ebf, before that key existed (so without entry dropout); on today's Wukong they
+add whole-embedding dropout on top of its entry dropout (measured again in session 34's review).
 """
 
-import torch
+from torch.nn import functional as F
 
 from recbole_ext.model.wukong import Wukong
 
@@ -25,11 +25,8 @@ class WukongFeatureDropout20(Wukong):
         return super()._logit(self._dropped(x))
 
     def _dropped(self, x):
-        """``X_0`` with whole embeddings dropped in training, unchanged otherwise."""
-        if not self.training:
-            return x
-        keep = 1.0 - self.feature_dropout_prob
-        return x * torch.bernoulli(torch.full(x.shape[:2] + (1,), keep, device=x.device)) / keep
+        """``X_0`` with whole embeddings dropped in training (``dropout1d`` over the ``n`` embeddings), unchanged otherwise."""
+        return F.dropout1d(x, self.feature_dropout_prob, training=self.training)
 
 
 class WukongFeatureDropout50(WukongFeatureDropout20):
