@@ -18,6 +18,12 @@ and combines them as ``X_{i+1} = LN(concat(FMB(X_i), LCB(X_i)) + X_i)``.
 Each FMB doubles the highest interaction order while the LCB keeps the
 lower ones, so layer ``i`` covers orders 1 to ``2^i`` (Sec. 3.3-3.5).
 A flattened ``X_l`` feeds an MLP head that outputs the click logit.
+
+In training, single entries of ``X_0`` are dropped with probability
+``embedding_dropout_prob`` before the stack (standard dropout on the input
+embeddings; this implementation's addition, measured in
+``docs/models/Wukong.md``: it keeps the stack from overfitting the id
+tables of small datasets).
 """
 
 import torch
@@ -342,7 +348,13 @@ class Wukong(ContextRecommender):
 
     def forward(self, interaction):
         """Click logit, ``[batch]``."""
-        return self._logit(self.embedding_dropout(self.embed_features(interaction)))
+        x, _ = self._stack_input(interaction)
+        return self._logit(x)
+
+    def _stack_input(self, interaction):
+        """``(X_0 after the input dropout, the categorical blocks of X_0 before it)``."""
+        categorical, other = self._embedding_parts(interaction)
+        return self.embedding_dropout(torch.cat(categorical + other, dim=1)), categorical
 
     def _logit(self, x):
         for layer in self.interaction_stack:
@@ -353,8 +365,7 @@ class Wukong(ContextRecommender):
         """BCE, plus ``embedding_reg_weight`` times the squared L2 norm of the
         categorical embeddings the batch reads (per example): only the table
         rows of the batch are regularised, each as often as it is seen."""
-        categorical, other = self._embedding_parts(interaction)
-        x = self.embedding_dropout(torch.cat(categorical + other, dim=1))
+        x, categorical = self._stack_input(interaction)
         loss = self.loss(self._logit(x), interaction[self.LABEL])
         if self.embedding_reg_weight and categorical:
             squares = sum(part.pow(2).sum(dim=(1, 2)) for part in categorical)
