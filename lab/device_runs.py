@@ -131,6 +131,7 @@ def train_one(model, dataset, seed, settings):
     """Train (or find) one head-to-head run (a built-in, or ARGUS's id-only row with ``settings`` changed)
     and add this process's environment to its record."""
     from lab import argus_study, runs
+    from lab.baselines import register_baselines
     from lab.probes import register_probes
     from recbole_ext.files import write_text_atomically
 
@@ -139,6 +140,7 @@ def train_one(model, dataset, seed, settings):
         register_probes()
         record = runner.argus(dataset, argus_study.row_settings(dataset, 0, settings), seed, model=model)
     else:
+        register_baselines()  # SASRecF runs as lab.baselines.SASRecFLoadable
         record = runner.builtin(model, dataset, seed)
     record["environment"] = environment()
     (path,) = Path(runs.RESULTS_DIR).glob(f"*/runs/{record['key']}.json")
