@@ -582,7 +582,8 @@ def test_sasrecf_loadable_reloads_what_recbole_sasrecf_cannot_and_scores_as_trai
     _, train_data, _, test_data = runner.prepare(config)
     fresh, _ = runner.build_model_and_trainer(config, train_data)
     fresh.load_state_dict(checkpoint["state_dict"])
-    trained.model.eval(), fresh.eval()
+    trained.model.eval()
+    fresh.eval()
     batch = next(iter(test_data))[0]
     with torch.no_grad():
         assert torch.equal(fresh.full_sort_predict(batch), trained.model.full_sort_predict(batch))

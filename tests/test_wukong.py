@@ -641,3 +641,27 @@ def test_without_layer_norm_probe_adds_the_blocks_to_the_residual(mixed_dataset)
         expected = torch.cat([layer.fmb(x), layer.lcb(x)], 1) + layer.residual(x)
         assert torch.allclose(layer(x), expected)
         assert not torch.allclose(expected.norm(dim=-1), torch.full(expected.shape[:2], expected.shape[-1] ** 0.5))
+
+
+def test_residual_dropout_probe_drops_entries_of_each_layers_output_in_training_only(mixed_dataset):
+    from lab.probes.wukong_residual_dropout import WukongResidualDropout50
+    from recbole_ext.model.wukong import Wukong
+
+    model, batch, x0 = _probe_and_embeddings(WukongResidualDropout50, mixed_dataset)
+    plain = Wukong(*mixed_dataset).eval()
+    plain.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(model._logit(x0), plain._logit(x0))  # evaluation: Wukong's stack
+        model.train()
+        model.interaction_stack.eval()  # only the residual dropout acts
+        model.head.eval()
+        torch.manual_seed(0)
+        logit = model._logit(x0)
+        torch.manual_seed(0)
+        x = x0
+        for layer in plain.interaction_stack:
+            branch = torch.cat([layer.fmb(x), layer.lcb(x)], dim=1)
+            mask = torch.empty_like(branch).bernoulli_(0.5)
+            x = layer.norm(branch * mask * 2.0 + layer.residual(x))
+        assert torch.allclose(logit, plain.head(x.flatten(start_dim=1)).squeeze(-1))
+        assert not torch.allclose(logit, plain._logit(x0))
