@@ -182,6 +182,11 @@ def protocol_files(dataset):
     return [str(CONFIGS / "seq.yaml"), str(CONFIGS / f"seq_{dataset}.yaml")]
 
 
+def trained_class(builtin):
+    """The model class a built-in's row trains (:data:`BUILTIN_CLASSES`, else the built-in itself)."""
+    return BUILTIN_CLASSES.get(builtin, builtin)
+
+
 def model_files(model, dataset):
     """The protocol files, then ``seq_models/<dataset>/<model>.yaml`` when it exists (the benchmark's rule)."""
     path = CONFIGS / "seq_models" / dataset / f"{model}.yaml"
@@ -249,17 +254,16 @@ class Runner:
     def builtin(self, model, dataset, seed):
         """A built-in's record: trained here, else trained on the GPU machine (:mod:`lab.device_runs`), else
         trained now with ``train_builtins`` (never with ``cached_only``), else None."""
-        files, overrides, trained = model_files(model, dataset), dict(OVERRIDES), BUILTIN_CLASSES.get(model, model)
-        found = self.record(trained, dataset, files, overrides, seed, may_train=False)
+        files, overrides = model_files(model, dataset), dict(OVERRIDES)
+        found = self.record(trained_class(model), dataset, files, overrides, seed, may_train=False)
         found = found or self.builtin_elsewhere(model, dataset, seed)
         if found is None and self.train_builtins:
-            found = self.record(trained, dataset, files, overrides, seed)
+            found = self.record(trained_class(model), dataset, files, overrides, seed)
         return found
 
     def builtin_elsewhere(self, model, dataset, seed):
         """The built-in's current record trained on the GPU machine, or None."""
-        trained = BUILTIN_CLASSES.get(model, model)
-        return device_runs.find_record(trained, dataset, model_files(model, dataset), dict(OVERRIDES), seed)
+        return device_runs.find_record(trained_class(model), dataset, model_files(model, dataset), dict(OVERRIDES), seed)
 
     def argus(self, dataset, settings, seed, files=None, model="ARGUS"):
         """An ARGUS row (``model``: ARGUS, or a probe of ``lab.probes`` that reads ARGUS's files)."""
