@@ -169,7 +169,19 @@ CORE_PROBES = (
 SAMPLED_SOFTMAX_PROBES = (("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),)
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one
-DATASET_CORE_PROBES = {"ml-latest-small": SAMPLED_SOFTMAX_PROBES, "amazon-games": SAMPLED_SOFTMAX_PROBES}
+DATASET_CORE_PROBES = {
+    "ml-latest-small": SAMPLED_SOFTMAX_PROBES,
+    # amazon-games' windows are short (~7 to a packed 50-slot row), so 2,048 rows would be ~14,600 targets a step
+    # and ~23 steps an epoch; 290 rows give SASRec's ~2,048 targets a step
+    "amazon-games": SAMPLED_SOFTMAX_PROBES + (
+        ("a window per target, ~2,048 targets a step (SASRec's layout and batch)", {"train_batch_size": 290},
+         "ARGUSWindowPerTarget"),
+        ("SASRec's recipe on SASRec's layout (a window per target, ~2,048 targets a step, its encoder, scoring, "
+         "dropout, learning rate, full softmax)",
+         {**SASREC_SCORING, **SASREC_DROPOUT, "learning_rate": 0.001, "softmax": "full", "ema_decay": 0,
+          "temperature_init": 1.0, "train_batch_size": 290}, "ARGUSSASRecWindows"),
+    ),
+}
 
 
 def core_probes(dataset):

@@ -268,6 +268,16 @@ def test_the_sasrec_recipe_probe_is_the_post_layernorm_encoder_on_overlapping_ch
     assert ARGUSSASRecRecipe.calculate_loss is ARGUSOverlappingChunks.calculate_loss
 
 
+def test_the_sasrec_windows_probe_is_the_post_layernorm_encoder_on_a_window_per_target():
+    from lab.probes.argus_post_ln import ARGUSPostLN
+    from lab.probes.argus_sasrec_windows import ARGUSSASRecWindows
+    from lab.probes.argus_window_per_target import ARGUSWindowPerTarget, ARGUSWindowPerTargetDataset
+
+    assert ARGUSSASRecWindows.dataset_class is ARGUSWindowPerTargetDataset
+    assert ARGUSSASRecWindows._build_layers is ARGUSPostLN._build_layers
+    assert ARGUSSASRecWindows.calculate_loss is ARGUSWindowPerTarget.calculate_loss
+
+
 def test_the_interest_pooling_probe_pools_earlier_events_of_the_same_user_only():
     from types import SimpleNamespace
 
