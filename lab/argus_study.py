@@ -174,8 +174,11 @@ DATASET_CORE_PROBES = {
     # amazon-games' windows are short (~7 to a packed 50-slot row), so 2,048 rows would be ~14,600 targets a step
     # and ~23 steps an epoch; 290 rows give SASRec's ~2,048 targets a step
     "amazon-games": SAMPLED_SOFTMAX_PROBES + (
+        ("no weight average (SASRec validates its raw weights)", {"ema_decay": 0}, "ARGUS"),
         ("a window per target, ~2,048 targets a step (SASRec's layout and batch)", {"train_batch_size": 290},
          "ARGUSWindowPerTarget"),
+        ("a window per target, ~2,048 targets a step, exact full softmax (SASRec's layout, batch and loss)",
+         {"train_batch_size": 290, "softmax": "full"}, "ARGUSWindowPerTarget"),
         ("SASRec's recipe on SASRec's layout (a window per target, ~2,048 targets a step, its encoder, scoring, "
          "dropout, learning rate, full softmax)",
          {**SASREC_SCORING, **SASREC_DROPOUT, "learning_rate": 0.001, "softmax": "full", "ema_decay": 0,
