@@ -398,6 +398,32 @@ def test_the_input_dropout_probe_raises_only_the_input_tokens_dropout():
     assert {m.p for m in model.encoder.modules() if isinstance(m, torch.nn.Dropout)} == {config["hidden_dropout_prob"]}
 
 
+def test_the_direct_item_token_probe_encodes_item_and_position_only_and_refuses_other_inputs():
+    from lab.probes import register_probes
+    from recbole_ext.runner import build_config, prepare, build_model_and_trainer
+
+    register_probes()
+    id_only = {"state": "ERROR", "feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False,
+               "use_target_context": False}
+    config = build_config("ARGUSDirectItemToken", "ml-100k", overrides=id_only)
+    _, train_data, _, _ = prepare(config)
+    model, _ = build_model_and_trainer(config, train_data)
+    model.eval()
+    items = torch.tensor([[3, 4, 5, 6, 7, 0]])
+    segments = torch.tensor([[1, 1, 1, 2, 2, 0]])
+    vectors = model.item_tokens(items)
+    hidden = model._encode(vectors, torch.randn_like(vectors), torch.randn_like(vectors), segments)
+    # context and feedback never reach the token; the item does
+    assert torch.equal(hidden, model._encode(vectors, torch.randn_like(vectors), torch.randn_like(vectors), segments))
+    assert not torch.allclose(hidden, model._encode(vectors + 1, vectors, vectors, segments))
+    model.train()
+    model._encode(vectors, vectors, vectors, segments).sum().backward()
+    assert all(parameter.grad is None for parameter in model.event_fusion.parameters())
+    with pytest.raises(ValueError, match="id-only probe"):
+        model.time_context = True
+        model._encode(vectors, vectors, vectors, segments)
+
+
 def test_target_gaps_groups_every_gap_once_by_whole_seconds():
     from lab.target_gaps import group_of
 
