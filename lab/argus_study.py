@@ -164,6 +164,9 @@ CORE_PROBES = (
     # were negatives of its softmax, which pushed them down: work the rule makes useless
     ("each target's earlier items kept in its softmax (loss_excludes_history=False)",
      {"loss_excludes_history": False}, "ARGUS"),
+    # the simplified variant reaches the encoder through its event-fusion Linear even with nothing to fuse
+    ("the item embedding as the event token (item plus position, no fusion layer: SASRec's input)", {},
+     "ARGUSDirectItemToken"),
 )
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),)
