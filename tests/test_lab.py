@@ -415,7 +415,7 @@ def test_the_direct_item_token_probe_encodes_item_and_position_only_and_refuses_
     hidden = model._encode(vectors, torch.randn_like(vectors), torch.randn_like(vectors), segments)
     # context and feedback never reach the token; the item does
     assert torch.equal(hidden, model._encode(vectors, torch.randn_like(vectors), torch.randn_like(vectors), segments))
-    assert not torch.allclose(hidden, model._encode(vectors + 1, vectors, vectors, segments))
+    assert not torch.allclose(hidden, model._encode(model.item_tokens(items.flip(1)), vectors, vectors, segments))
     model.train()
     model._encode(vectors, vectors, vectors, segments).sum().backward()
     assert all(parameter.grad is None for parameter in model.event_fusion.parameters())
