@@ -623,3 +623,25 @@ def test_sasrecf_loadable_reloads_what_recbole_sasrecf_cannot_and_scores_as_trai
     batch = next(iter(test_data))[0]
     with torch.no_grad():
         assert torch.equal(fresh.full_sort_predict(batch), trained.model.full_sort_predict(batch))
+
+
+def test_the_plateau_decay_probe_halves_the_learning_rate_after_each_stalled_validation_only(monkeypatch):
+    from recbole.trainer import Trainer
+    from lab.probes import register_probes
+    from recbole_ext.runner import build_config, prepare, build_model_and_trainer
+
+    register_probes()
+    config = build_config("ARGUSPlateauDecay", "ml-100k", overrides={"state": "ERROR", "learning_rate": 0.004})
+    _, train_data, valid_data, _ = prepare(config)
+    _, trainer = build_model_and_trainer(config, train_data)
+    scores = iter([0.10, 0.05, 0.10, 0.12])
+    monkeypatch.setattr(Trainer, "_valid_epoch", lambda self, data, show_progress=False: (next(scores), {}))
+    rates = []
+    for best in (-float("inf"), 0.10, 0.10, 0.10):  # the best before each validation, as RecBole's fit keeps it
+        trainer.best_valid_score = best
+        trainer._valid_epoch(valid_data)
+        rates.append(trainer.optimizer.param_groups[0]["lr"])
+    # a tie counts as an improvement, as in RecBole's early stopping
+    assert rates == [0.004, 0.002, 0.002, 0.002]
+    with pytest.raises(ValueError, match="warmup_steps: 0"):
+        build_model_and_trainer(build_config("ARGUSPlateauDecay", "ml-100k", overrides={"state": "ERROR", "warmup_steps": 10}), train_data)
