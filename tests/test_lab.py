@@ -278,6 +278,16 @@ def test_the_sasrec_windows_probe_is_the_post_layernorm_encoder_on_a_window_per_
     assert ARGUSSASRecWindows.calculate_loss is ARGUSWindowPerTarget.calculate_loss
 
 
+def test_the_sasrec_direct_windows_probe_adds_the_direct_item_token_to_the_sasrec_windows_probe():
+    from lab.probes.argus_direct_item_token import ARGUSDirectItemToken
+    from lab.probes.argus_sasrec_direct_windows import ARGUSSASRecDirectWindows
+    from lab.probes.argus_sasrec_windows import ARGUSSASRecWindows
+
+    assert ARGUSSASRecDirectWindows._encode is ARGUSDirectItemToken._encode
+    for method in ("dataset_class", "_build_layers", "calculate_loss"):
+        assert getattr(ARGUSSASRecDirectWindows, method) is getattr(ARGUSSASRecWindows, method)
+
+
 def test_the_interest_pooling_probe_pools_earlier_events_of_the_same_user_only():
     from types import SimpleNamespace
 
