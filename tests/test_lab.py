@@ -434,6 +434,34 @@ def test_the_direct_item_token_probe_encodes_item_and_position_only_and_refuses_
         model._encode(vectors, vectors, vectors, segments)
 
 
+def test_the_added_event_token_probe_sums_item_context_and_feedback_without_the_fusion_layer():
+    from lab.probes import register_probes
+    from recbole_ext.model.layers import segment_positions
+    from recbole_ext.runner import build_config, prepare, build_model_and_trainer
+
+    register_probes()
+    config = build_config("ARGUSAddedEventToken", "ml-100k", overrides={"state": "ERROR"})
+    _, train_data, _, _ = prepare(config)
+    model, _ = build_model_and_trainer(config, train_data)
+    model.eval()
+    items = torch.tensor([[3, 4, 5, 6, 7, 0]])
+    segments = torch.tensor([[1, 1, 1, 2, 2, 0]])
+    vectors = model.item_tokens(items)
+    context, feedback = torch.randn_like(vectors), torch.randn_like(vectors)
+    hidden = model._encode(vectors, context, feedback, segments)
+    # only the sum of the three reaches the encoder, with each position's embedding
+    swapped = model._encode(context, feedback, vectors, segments)
+    assert torch.allclose(hidden, swapped, atol=1e-6)
+    tokens = vectors + context + feedback + model.position_embedding(segment_positions(segments))
+    assert torch.allclose(hidden, model.encoder(model.input_norm(tokens), model._attention_mask(segments, 1)), atol=1e-6)
+    model.train()
+    model._encode(vectors, context, feedback, segments).sum().backward()
+    assert all(parameter.grad is None for parameter in model.event_fusion.parameters())
+    with pytest.raises(ValueError, match="simplified variant"):
+        model.variant = "full"
+        model._encode(vectors, context, feedback, segments)
+
+
 def test_target_gaps_groups_every_gap_once_by_whole_seconds():
     from lab.target_gaps import group_of
 
