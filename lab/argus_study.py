@@ -122,6 +122,9 @@ SASREC_DROPOUT = {"hidden_dropout_prob": 0.5, "attn_dropout_prob": 0.5}
 SASREC_SCORING = {"item_output": "tied", "query_head": "linear"}
 #: SASRec's choices together (besides its batch, which each layout sets): scoring, dropout, learning rate, the exact
 #: full softmax, no weight average, temperature 1 (SASRec's logits are raw dot products)
+#: what ARGUSSASRecModel (lab.probes) runs with: tied output vectors, SASRec's dropout and learning rate, logits as
+#: raw dot products
+SASREC_MODEL_TRAINING = {"item_output": "tied", **SASREC_DROPOUT, "learning_rate": 0.001, "temperature_init": 1.0}
 SASREC_RECIPE = {**SASREC_SCORING, **SASREC_DROPOUT, "learning_rate": 0.001, "softmax": "full", "ema_decay": 0,
                  "temperature_init": 1.0}
 #: (label, overrides of the id-only row, model: ARGUS or a probe of ``lab.probes``)
@@ -172,6 +175,13 @@ CORE_PROBES = (
     # ARGUS's learning rate is constant; its validation is noisy enough that patience 5 ends some seeds on a dip
     ("the learning rate halved after each validation below the best (ReduceLROnPlateau, patience 0)", {},
      "ARGUSPlateauDecay"),
+    # the SASRec probes above kept the fusion and query Linears, which start small and grow slowly at SASRec's
+    # learning rate; this is SASRec's model itself (token, encoder, scoring) on ARGUS's one pass
+    ("SASRec's model on one pass (item-plus-position token, post-LayerNorm encoder, hidden state as query, tied "
+     "output, temperature 1 fixed), its dropout and learning rate, no weight average",
+     {**SASREC_MODEL_TRAINING, "ema_decay": 0}, "ARGUSSASRecModel"),
+    ("SASRec's model on one pass, its dropout and learning rate, ARGUS's weight average", SASREC_MODEL_TRAINING,
+     "ARGUSSASRecModel"),
 )
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),)
