@@ -462,20 +462,20 @@ def test_the_added_event_token_probe_sums_item_context_and_feedback_without_the_
         model._encode(vectors, context, feedback, segments)
 
 
-def test_the_sasrec_model_probe_scores_the_hidden_state_against_the_tied_embeddings_at_a_fixed_temperature():
+@pytest.mark.parametrize("probe,encoder", [("ARGUSSASRecModel", "PostLNEncoder"), ("ARGUSHiddenQuery", "CausalTransformerEncoder")])
+def test_the_sasrec_model_probes_score_the_hidden_state_against_the_tied_embeddings_at_a_fixed_temperature(probe, encoder):
     from lab.probes import register_probes
     from lab.probes.argus_direct_item_token import ARGUSDirectItemToken
-    from lab.probes.argus_post_ln import PostLNEncoder
     from recbole_ext.runner import build_config, prepare, build_model_and_trainer
 
     register_probes()
     id_only = {"state": "ERROR", "feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False,
                "use_target_context": False, "item_output": "tied", "temperature_init": 1.0}
-    config = build_config("ARGUSSASRecModel", "ml-100k", overrides=id_only)
+    config = build_config(probe, "ml-100k", overrides=id_only)
     _, train_data, _, _ = prepare(config)
     model, _ = build_model_and_trainer(config, train_data)
     model.eval()
-    assert type(model)._encode is ARGUSDirectItemToken._encode and isinstance(model.encoder, PostLNEncoder)
+    assert type(model)._encode is ARGUSDirectItemToken._encode and type(model.encoder).__name__ == encoder
     items = torch.tensor([[3, 4, 5, 6, 7, 0]])
     segments = torch.tensor([[1, 1, 1, 2, 2, 0]])
     zeros = torch.zeros(1, 6, model.hidden_size)
@@ -487,7 +487,7 @@ def test_the_sasrec_model_probe_scores_the_hidden_state_against_the_tied_embeddi
     assert torch.equal(model.item_vectors(), model.item_embedding.weight)
     assert float(model.temperature()) == 1.0 and not model.log_temperature.requires_grad
     with pytest.raises(ValueError, match="item_output: tied"):
-        build_model_and_trainer(build_config("ARGUSSASRecModel", "ml-100k", overrides={**id_only, "item_output": "projected"}), train_data)
+        build_model_and_trainer(build_config(probe, "ml-100k", overrides={**id_only, "item_output": "projected"}), train_data)
 
 
 def test_target_gaps_groups_every_gap_once_by_whole_seconds():
