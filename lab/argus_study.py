@@ -122,9 +122,9 @@ SASREC_DROPOUT = {"hidden_dropout_prob": 0.5, "attn_dropout_prob": 0.5}
 SASREC_SCORING = {"item_output": "tied", "query_head": "linear"}
 #: SASRec's choices together (besides its batch, which each layout sets): scoring, dropout, learning rate, the exact
 #: full softmax, no weight average, temperature 1 (SASRec's logits are raw dot products)
-#: what ARGUSSASRecModel (lab.probes) runs with: tied output vectors, SASRec's dropout and learning rate, logits as
-#: raw dot products
-SASREC_MODEL_TRAINING = {"item_output": "tied", **SASREC_DROPOUT, "learning_rate": 0.001, "temperature_init": 1.0}
+#: SASRec's scoring as ARGUSSASRecModel (lab.probes) runs it: the tied item embeddings, logits as raw dot products
+SASREC_MODEL_SCORING = {"item_output": "tied", "temperature_init": 1.0}
+SASREC_MODEL_TRAINING = {**SASREC_MODEL_SCORING, **SASREC_DROPOUT, "learning_rate": 0.001}
 SASREC_RECIPE = {**SASREC_SCORING, **SASREC_DROPOUT, "learning_rate": 0.001, "softmax": "full", "ema_decay": 0,
                  "temperature_init": 1.0}
 #: (label, overrides of the id-only row, model: ARGUS or a probe of ``lab.probes``)
@@ -182,13 +182,22 @@ CORE_PROBES = (
      {**SASREC_MODEL_TRAINING, "ema_decay": 0}, "ARGUSSASRecModel"),
     ("SASRec's model on one pass, its dropout and learning rate, ARGUS's weight average", SASREC_MODEL_TRAINING,
      "ARGUSSASRecModel"),
+    ("SASRec's token and scoring on ARGUS's pre-LayerNorm encoder, SASRec's dropout and learning rate",
+     SASREC_MODEL_TRAINING, "ARGUSHiddenQuery"),
+    ("SASRec's model on one pass, ARGUS's dropout (0.2) and learning rate (0.005)", SASREC_MODEL_SCORING,
+     "ARGUSSASRecModel"),
+    ("SASRec's model on one pass, SASRec's dropout (0.5), ARGUS's learning rate (0.005)",
+     {**SASREC_MODEL_SCORING, **SASREC_DROPOUT}, "ARGUSSASRecModel"),
 )
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),)
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one
 DATASET_CORE_PROBES = {
-    "ml-latest-small": SAMPLED_SOFTMAX_PROBES,
+    "ml-latest-small": SAMPLED_SOFTMAX_PROBES + (
+        ("SASRec's model on one pass, its dropout, learning rate and loss (the exact full softmax)",
+         {**SASREC_MODEL_TRAINING, "softmax": "full"}, "ARGUSSASRecModel"),
+    ),
     # amazon-games' windows are short (~7 to a packed 50-slot row), so 2,048 rows would be ~14,600 targets a step
     # and ~23 steps an epoch; 290 rows give SASRec's ~2,048 targets a step
     "amazon-games": SAMPLED_SOFTMAX_PROBES + (
