@@ -188,6 +188,8 @@ CORE_PROBES = (
      "ARGUSSASRecModel"),
     ("SASRec's model on one pass, SASRec's dropout (0.5), ARGUS's learning rate (0.005)",
      {**SASREC_MODEL_SCORING, **SASREC_DROPOUT}, "ARGUSSASRecModel"),
+    ("SASRec's token and scoring on ARGUS's pre-LayerNorm encoder, ARGUS's dropout and learning rate",
+     SASREC_MODEL_SCORING, "ARGUSHiddenQuery"),
 )
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),)
