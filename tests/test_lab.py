@@ -23,6 +23,22 @@ def _quiet(data_path):
     return [f"--data_path={data_path}", "--show_progress=False", "--state=ERROR"]
 
 
+#: two packed chunks and a padding slot, for the probes' token tests
+PROBE_ITEMS = torch.tensor([[3, 4, 5, 6, 7, 0]])
+PROBE_SEGMENTS = torch.tensor([[1, 1, 1, 2, 2, 0]])
+
+
+def _probe_model_and_trainer(probe, overrides):
+    """A probe of ``lab.probes`` built on the embedded ml-100k, and its trainer."""
+    from lab.probes import register_probes
+    from recbole_ext.runner import build_config, prepare, build_model_and_trainer
+
+    register_probes()
+    config = build_config(probe, "ml-100k", overrides={"state": "ERROR", **overrides})
+    _, train_data, _, _ = prepare(config)
+    return build_model_and_trainer(config, train_data)
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -397,30 +413,17 @@ def test_ndcg_at_10_scores_each_row_by_its_targets_rank():
 
 
 def test_the_input_dropout_probe_raises_only_the_input_tokens_dropout():
-    from lab.probes import register_probes
-    from recbole_ext.runner import build_config, prepare, build_model_and_trainer
-
-    register_probes()
-    config = build_config("ARGUSInputDropout50", "ml-100k", overrides={"state": "ERROR"})
-    _, train_data, _, _ = prepare(config)
-    model, _ = build_model_and_trainer(config, train_data)
+    model, trainer = _probe_model_and_trainer("ARGUSInputDropout50", {})
     assert model.input_dropout.p == 0.5
-    assert {m.p for m in model.encoder.modules() if isinstance(m, torch.nn.Dropout)} == {config["hidden_dropout_prob"]}
+    encoder_rates = {m.p for m in model.encoder.modules() if isinstance(m, torch.nn.Dropout)}
+    assert encoder_rates == {trainer.config["hidden_dropout_prob"]}
 
 
 def test_the_direct_item_token_probe_encodes_item_and_position_only_and_refuses_other_inputs():
-    from lab.probes import register_probes
-    from recbole_ext.runner import build_config, prepare, build_model_and_trainer
-
-    register_probes()
-    id_only = {"state": "ERROR", "feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False,
-               "use_target_context": False}
-    config = build_config("ARGUSDirectItemToken", "ml-100k", overrides=id_only)
-    _, train_data, _, _ = prepare(config)
-    model, _ = build_model_and_trainer(config, train_data)
+    id_only = {"feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False, "use_target_context": False}
+    model, _ = _probe_model_and_trainer("ARGUSDirectItemToken", id_only)
     model.eval()
-    items = torch.tensor([[3, 4, 5, 6, 7, 0]])
-    segments = torch.tensor([[1, 1, 1, 2, 2, 0]])
+    items, segments = PROBE_ITEMS, PROBE_SEGMENTS
     vectors = model.item_tokens(items)
     hidden = model._encode(vectors, torch.randn_like(vectors), torch.randn_like(vectors), segments)
     # context and feedback never reach the token; the item does
@@ -435,18 +438,12 @@ def test_the_direct_item_token_probe_encodes_item_and_position_only_and_refuses_
 
 
 def test_the_added_event_token_probe_sums_item_context_and_feedback_without_the_fusion_layer():
-    from lab.probes import register_probes
     from recbole_ext.model.layers import segment_positions
-    from recbole_ext.runner import build_config, prepare, build_model_and_trainer
 
-    register_probes()
-    config = build_config("ARGUSAddedEventToken", "ml-100k", overrides={"state": "ERROR"})
-    _, train_data, _, _ = prepare(config)
-    model, _ = build_model_and_trainer(config, train_data)
+    model, _ = _probe_model_and_trainer("ARGUSAddedEventToken", {})
     model.eval()
-    items = torch.tensor([[3, 4, 5, 6, 7, 0]])
-    segments = torch.tensor([[1, 1, 1, 2, 2, 0]])
-    vectors = model.item_tokens(items)
+    segments = PROBE_SEGMENTS
+    vectors = model.item_tokens(PROBE_ITEMS)
     context, feedback = torch.randn_like(vectors), torch.randn_like(vectors)
     hidden = model._encode(vectors, context, feedback, segments)
     # only the sum of the three reaches the encoder, with each position's embedding
@@ -464,30 +461,24 @@ def test_the_added_event_token_probe_sums_item_context_and_feedback_without_the_
 
 @pytest.mark.parametrize("probe,encoder", [("ARGUSSASRecModel", "PostLNEncoder"), ("ARGUSHiddenQuery", "CausalTransformerEncoder")])
 def test_the_sasrec_model_probes_score_the_hidden_state_against_the_tied_embeddings_at_a_fixed_temperature(probe, encoder):
-    from lab.probes import register_probes
     from lab.probes.argus_direct_item_token import ARGUSDirectItemToken
-    from recbole_ext.runner import build_config, prepare, build_model_and_trainer
 
-    register_probes()
-    id_only = {"state": "ERROR", "feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False,
-               "use_target_context": False, "item_output": "tied", "temperature_init": 1.0}
-    config = build_config(probe, "ml-100k", overrides=id_only)
-    _, train_data, _, _ = prepare(config)
-    model, _ = build_model_and_trainer(config, train_data)
+    id_only = {"feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False, "use_target_context": False,
+               "item_output": "tied", "temperature_init": 1.0}
+    model, _ = _probe_model_and_trainer(probe, id_only)
     model.eval()
     assert type(model)._encode is ARGUSDirectItemToken._encode and type(model.encoder).__name__ == encoder
-    items = torch.tensor([[3, 4, 5, 6, 7, 0]])
-    segments = torch.tensor([[1, 1, 1, 2, 2, 0]])
+    segments = PROBE_SEGMENTS
     zeros = torch.zeros(1, 6, model.hidden_size)
-    queries, _ = model._heads(items, zeros, zeros, segments)
-    hidden = model._encode(model.item_tokens(items), zeros, zeros, segments)
+    queries, _ = model._heads(PROBE_ITEMS, zeros, zeros, segments)
+    hidden = model._encode(model.item_tokens(PROBE_ITEMS), zeros, zeros, segments)
     # the query at a chunk's event is the hidden state of the event before it in the chunk (the start state first)
     assert torch.equal(queries[0, 1], hidden[0, 0]) and torch.equal(queries[0, 4], hidden[0, 3])
     assert torch.equal(queries[0, 3], model.start_state)
     assert torch.equal(model.item_vectors(), model.item_embedding.weight)
     assert float(model.temperature()) == 1.0 and not model.log_temperature.requires_grad
     with pytest.raises(ValueError, match="item_output: tied"):
-        build_model_and_trainer(build_config(probe, "ml-100k", overrides={**id_only, "item_output": "projected"}), train_data)
+        _probe_model_and_trainer(probe, {**id_only, "item_output": "projected"})
 
 
 def test_target_gaps_groups_every_gap_once_by_whole_seconds():
@@ -693,21 +684,16 @@ def test_sasrecf_loadable_reloads_what_recbole_sasrecf_cannot_and_scores_as_trai
 
 def test_the_plateau_decay_probe_halves_the_learning_rate_after_each_stalled_validation_only(monkeypatch):
     from recbole.trainer import Trainer
-    from lab.probes import register_probes
-    from recbole_ext.runner import build_config, prepare, build_model_and_trainer
 
-    register_probes()
-    config = build_config("ARGUSPlateauDecay", "ml-100k", overrides={"state": "ERROR", "learning_rate": 0.004})
-    _, train_data, valid_data, _ = prepare(config)
-    _, trainer = build_model_and_trainer(config, train_data)
+    _, trainer = _probe_model_and_trainer("ARGUSPlateauDecay", {"learning_rate": 0.004})
     scores = iter([0.10, 0.05, 0.10, 0.12])
     monkeypatch.setattr(Trainer, "_valid_epoch", lambda self, data, show_progress=False: (next(scores), {}))
     rates = []
     for best in (-float("inf"), 0.10, 0.10, 0.10):  # the best before each validation, as RecBole's fit keeps it
         trainer.best_valid_score = best
-        trainer._valid_epoch(valid_data)
+        trainer._valid_epoch(None)
         rates.append(trainer.optimizer.param_groups[0]["lr"])
     # a tie counts as an improvement, as in RecBole's early stopping
     assert rates == [0.004, 0.002, 0.002, 0.002]
     with pytest.raises(ValueError, match="warmup_steps: 0"):
-        build_model_and_trainer(build_config("ARGUSPlateauDecay", "ml-100k", overrides={"state": "ERROR", "warmup_steps": 10}), train_data)
+        _probe_model_and_trainer("ARGUSPlateauDecay", {"warmup_steps": 10})

@@ -5,21 +5,14 @@ The token is the item plus its position (:mod:`lab.probes.argus_direct_item_toke
 ARGUS's pre-LayerNorm encoder, scored against the tied item embeddings at a fixed temperature.
 """
 
-from lab.probes.argus_direct_item_token import ARGUSDirectItemToken
-from lab.probes.argus_sasrec_model import HiddenStateQuery
+from recbole_ext.model.argus import ARGUS
+
+from lab.probes.argus_sasrec_model import ARGUSSASRecModel
 
 
-class ARGUSHiddenQuery(ARGUSDirectItemToken):
+class ARGUSHiddenQuery(ARGUSSASRecModel):
     """ARGUS (Khrylchenko et al., arXiv 2507.15994), id-only, with SASRec's token and scoring (Kang and McAuley,
     ICDM 2018): item-plus-position tokens, hidden state dotted with the tied item embeddings."""
 
     config_bases = ("ARGUS",)
-
-    def __init__(self, config, dataset):
-        if config["item_output"] != "tied":
-            raise ValueError("ARGUSHiddenQuery scores against the input item embeddings: set item_output: tied")
-        super().__init__(config, dataset)
-        self.log_temperature.requires_grad_(False)
-
-    def _build_query_head(self, size_in, act, dropout):
-        return HiddenStateQuery(self.hidden_size)
+    _build_layers = ARGUS._build_layers  # ARGUS's pre-LayerNorm encoder, not ARGUSPostLN's
