@@ -120,11 +120,11 @@ SCALING_LENGTHS = (50, 200, 1000)
 #: query, learning rate 0.001), to find which of them the core's gap to SASRec comes from
 SASREC_DROPOUT = {"hidden_dropout_prob": 0.5, "attn_dropout_prob": 0.5}
 SASREC_SCORING = {"item_output": "tied", "query_head": "linear"}
-#: SASRec's choices together (besides its batch, which each layout sets): scoring, dropout, learning rate, the exact
-#: full softmax, no weight average, temperature 1 (SASRec's logits are raw dot products)
 #: SASRec's scoring as ARGUSSASRecModel (lab.probes) runs it: the tied item embeddings, logits as raw dot products
 SASREC_MODEL_SCORING = {"item_output": "tied", "temperature_init": 1.0}
 SASREC_MODEL_TRAINING = {**SASREC_MODEL_SCORING, **SASREC_DROPOUT, "learning_rate": 0.001}
+#: SASRec's choices together (besides its batch, which each layout sets): scoring, dropout, learning rate, the exact
+#: full softmax, no weight average, temperature 1 (SASRec's logits are raw dot products)
 SASREC_RECIPE = {**SASREC_SCORING, **SASREC_DROPOUT, "learning_rate": 0.001, "softmax": "full", "ema_decay": 0,
                  "temperature_init": 1.0}
 #: (label, overrides of the id-only row, model: ARGUS or a probe of ``lab.probes``)
