@@ -189,6 +189,8 @@ CORE_PROBES = (
     # at 0.005 two of three ml-100k seeds collapse early (raw dot products over the exact full softmax)
     ("SASRec's model on one pass, ARGUS's dropout (0.2), learning rate 0.002", {**SASREC_MODEL_SCORING,
      "learning_rate": 0.002}, "ARGUSSASRecModel"),
+    ("SASRec's model on one pass, SASRec's dropout (0.5), learning rate 0.002",
+     {**SASREC_MODEL_SCORING, **SASREC_DROPOUT, "learning_rate": 0.002}, "ARGUSSASRecModel"),
     ("SASRec's model on one pass, SASRec's dropout (0.5), ARGUS's learning rate (0.005)",
      {**SASREC_MODEL_SCORING, **SASREC_DROPOUT}, "ARGUSSASRecModel"),
     ("SASRec's token and scoring on ARGUS's pre-LayerNorm encoder, ARGUS's dropout and learning rate",
