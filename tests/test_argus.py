@@ -29,7 +29,8 @@ from recbole_ext.model.argus import (
     resolve_softmax,
     sampled_softmax_loss,
 )
-from recbole_ext.model.layers import CausalTransformerEncoder, segment_starts
+from recbole_ext.model.layers import CausalTransformerEncoder, segment_causal_mask, segment_positions, segment_starts
+from recbole_ext.model.post_ln_encoder import PostLNEncoder
 from recbole_ext.trainer.nan_guard import NaNLossError
 from tests.conftest import quiet_config
 
@@ -606,6 +607,87 @@ def test_causal_encoder_never_looks_ahead():
     assert not torch.allclose(before[:, 4:], after[:, 4:])
 
 
+def test_the_post_layernorm_encoder_is_causal_and_keeps_packed_users_apart():
+    torch.manual_seed(0)
+    encoder = PostLNEncoder(n_layers=2, hidden_size=8, n_heads=2, inner_size=16, hidden_dropout_prob=0.0,
+                            attn_dropout_prob=0.0, hidden_act="gelu", layer_norm_eps=1e-12).eval()
+    x = torch.randn(1, 6, 8)
+    changed = x.clone()
+    changed[:, 4] = torch.randn(1, 8)
+    assert torch.allclose(encoder(x)[:, :4], encoder(changed)[:, :4])
+    assert not torch.allclose(encoder(x)[:, 4:], encoder(changed)[:, 4:])
+    # two users packed in one row: changing the second never moves the first
+    mask = segment_causal_mask(torch.tensor([[1, 1, 1, 2, 2, 2]]))
+    changed = x.clone()
+    changed[:, 3] = torch.randn(1, 8)
+    assert torch.allclose(encoder(x, mask)[:, :3], encoder(changed, mask)[:, :3])
+    assert not torch.allclose(encoder(x, mask)[:, 3:], encoder(changed, mask)[:, 3:])
+
+
+#: item ids only: nothing but the item in an event (the head-to-head's id-only row)
+ID_ONLY = {"feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False}
+#: SASRec's model on ARGUS's training: the hidden state as query (raw dot products), post-LayerNorm encoder
+SASREC_MODEL = {"query_head": "hidden", "norm_first": False}
+
+
+@pytest.mark.parametrize("overrides, fuses", [(ID_ONLY, False), ({}, True), ({**ID_ONLY, "time_context": True}, True)])
+def test_an_item_only_event_is_its_item_token_and_other_events_are_fused(data_dir, tmp_path, overrides, fuses):
+    config = _config(data_dir, tmp_path, **overrides)
+    _, _, _, _, model = _prepare(config)
+    model.eval()
+    items = torch.tensor([[3, 4, 5, 9, 10, 0]])
+    segments = torch.tensor([[1, 1, 1, 2, 2, 0]])
+    vectors = model.item_tokens(items)
+    context, feedback = torch.randn_like(vectors), torch.randn_like(vectors)
+    with torch.no_grad():
+        hidden = model._encode(vectors, context, feedback, segments)
+        item_only = vectors + model.position_embedding(segment_positions(segments))
+        expected = model.encoder(model.input_norm(item_only), model._attention_mask(segments, 1))
+    assert (model.event_fusion is not None) == fuses
+    assert torch.allclose(hidden, expected, atol=1e-6) != fuses
+
+
+@pytest.mark.parametrize("use_target_context", [True, False])
+def test_the_hidden_query_is_the_previous_hidden_state_plus_the_targets_context(data_dir, tmp_path, use_target_context):
+    config = _config(data_dir, tmp_path, use_target_context=use_target_context, **SASREC_MODEL)
+    _, _, _, _, model = _prepare(config)
+    model.eval()
+    assert model.item_query_head is None and isinstance(model.encoder, PostLNEncoder)
+    items = torch.tensor([[3, 4, 5, 9, 10, 0]])
+    segments = torch.tensor([[1, 1, 1, 2, 2, 0]])
+    context = torch.randn(1, 6, model.hidden_size)
+    feedback = torch.zeros(1, 6, model.hidden_size)
+    with torch.no_grad():
+        queries, _ = model._heads(items, context, feedback, segments)
+        hidden = model._encode(model.item_tokens(items), context, feedback, segments)
+    read = context if use_target_context else torch.zeros_like(context)
+    # a chunk's query at event t is the hidden state of event t - 1 of the same chunk (the start state first)
+    assert torch.allclose(queries[0, 1], hidden[0, 0] + read[0, 1]) and torch.allclose(queries[0, 4], hidden[0, 3] + read[0, 4])
+    assert torch.allclose(queries[0, 3], model.start_state + read[0, 3])
+    assert model.item_vectors() is model.item_embedding.weight
+
+
+@pytest.mark.parametrize(
+    "overrides, query_head",
+    [({}, "mlp"), ({"use_target_context": False}, "hidden"), (ID_ONLY, "hidden"), ({"query_head": "linear"}, "linear")],
+)
+def test_auto_query_head_is_the_hidden_state_when_no_target_context_is_read(data_dir, tmp_path, overrides, query_head):
+    config = _config(data_dir, tmp_path, temperature_init=0.5, **overrides)
+    _, train, _, _, model = _prepare(config)
+    assert model.query_head == query_head
+    # a hidden query meets the item tokens at temperature 1; the other heads learn theirs from temperature_init
+    hidden = query_head == "hidden"
+    assert (model.item_output == "tied" and model.head_size == model.hidden_size) or not hidden
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    for batch in list(train)[:3]:
+        optimizer.zero_grad()
+        losses = model.calculate_loss(batch)
+        (sum(losses) if isinstance(losses, tuple) else losses).backward()
+        optimizer.step()
+    assert (float(model.temperature()) == 1.0) == hidden
+    assert (float(model.temperature()) == 0.5) is False
+
+
 @pytest.mark.parametrize("variant", ["full", "simplified"])
 @pytest.mark.parametrize("inputs", ["plain", "features"])
 def test_changing_a_later_event_never_changes_earlier_outputs(data_dir, tmp_path, variant, inputs):
@@ -699,10 +781,11 @@ def _packed_row(train):
     return batch[torch.tensor([row])]
 
 
-@pytest.mark.parametrize("variant", ["full", "simplified"])
-def test_packed_row_equals_its_unpacked_rows(data_dir, tmp_path, variant):
+@pytest.mark.parametrize("variant, model_settings", [("full", {}), ("simplified", {}), ("simplified", SASREC_MODEL)])
+def test_packed_row_equals_its_unpacked_rows(data_dir, tmp_path, variant, model_settings):
     """Same outputs at every position and the same loss (feedback and time context on)."""
-    config = _config(data_dir, tmp_path, argus_variant=variant, softmax="full", loss_excludes_history=False)
+    config = _config(data_dir, tmp_path, argus_variant=variant, softmax="full", loss_excludes_history=False,
+                     **model_settings)
     _, train, _, _, model = _prepare(config)
     model.eval()
     packed = _packed_row(train)
@@ -760,7 +843,7 @@ def test_no_attention_crosses_users_in_a_packed_row(data_dir, tmp_path, variant)
 
 
 @pytest.mark.parametrize("item_output", ["projected", "tied", "separate"])
-@pytest.mark.parametrize("query_head", ["mlp", "linear"])
+@pytest.mark.parametrize("query_head", ["mlp", "linear", "hidden"])
 def test_full_sort_predict_is_query_vectors_times_item_vectors(data_dir, tmp_path, item_output, query_head):
     config = _config(data_dir, tmp_path, exclude_history_items=False, item_output=item_output, query_head=query_head)
     _, _, _, test, model = _prepare(config)
@@ -827,15 +910,17 @@ def test_loss_falls(data_dir, tmp_path):
 LEARNING_SETTINGS = {
     "full": {"n_layers": 2, "learning_rate": 0.005, "warmup_steps": 20, "epochs": 60, "chunk_cuts": 2},
     "simplified": {"chunk_cuts": 2},
+    "simplified, SASRec's model": {"chunk_cuts": 2, **SASREC_MODEL},
 }
 # chunk_cuts: 2 puts the cuttings of these 8-event chunks 4 events apart; the default's 5 would put them 1-2
 # apart, so that most chunks hold 1-6 events (simplified variant, 40 epochs: recall@10 0.90 at 5 cuttings,
 # 1.0 at 1 or 2)
 
 
-@pytest.mark.parametrize("variant", ["full", "simplified"])
-def test_learns_next_item_rule_and_feedback_rule(data_dir, tmp_path, variant):
-    config = _config(data_dir, tmp_path, argus_variant=variant, **LEARNING_SETTINGS[variant])
+@pytest.mark.parametrize("setting", list(LEARNING_SETTINGS))
+def test_learns_next_item_rule_and_feedback_rule(data_dir, tmp_path, setting):
+    variant = setting.split(",")[0]
+    config = _config(data_dir, tmp_path, argus_variant=variant, **LEARNING_SETTINGS[setting])
     _, train, valid, test, model = _prepare(config)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     trainer.fit(train, valid, saved=True, show_progress=False)

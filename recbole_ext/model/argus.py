@@ -29,6 +29,15 @@ Two variants (``argus_variant``):
   previous position's hidden state concatenated with the current context
   through an MLP into a compressed dimension, the feedback from that plus the
   current item embedding through a second MLP.
+
+With nothing but item ids the simplified variant is a causal transformer over
+items like SASRec (Kang and McAuley, "Self-Attentive Sequential
+Recommendation", ICDM 2018), and it scores as SASRec does: an item-only event
+is its item token (a fusion layer over one input only re-parameterises the
+embedding, and starting at the initialiser's scale it slows learning), and a
+query with no target context to combine is the hidden state itself, dotted
+with the item tokens (``query_head: auto``; docs/models/ARGUS.md, session 38).
+``norm_first: False`` swaps in RecBole's post-LayerNorm encoder (SASRec's).
 """
 
 import math
@@ -52,6 +61,7 @@ from recbole_ext.model.layers import (
     segment_positions,
     segment_starts,
 )
+from recbole_ext.model.post_ln_encoder import PostLNEncoder
 
 TEMPERATURE_MIN = 0.01
 TEMPERATURE_MAX = 100.0
@@ -62,6 +72,8 @@ _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 #: evaluation rows run together, cut to the longest of them (see ``ARGUS._slot_heads``)
 EVAL_GROUP_ROWS = 256
 _SOFTMAX_MODES = ("auto", "full", "sampled")
+#: the encoder keys of ARGUS.yaml (besides ``n_layers`` and ``hidden_size``), shared by both encoders
+ENCODER_KEYS = ("n_heads", "inner_size", "attn_dropout_prob", "hidden_dropout_prob", "hidden_act", "layer_norm_eps")
 
 
 def clipped_temperature(log_temperature):
@@ -257,12 +269,8 @@ class ARGUS(SequentialRecommender):
         self.variant = config["argus_variant"]
         self.hidden_size = config["hidden_size"]
         self.head_size = config["head_size"]
-        self.query_head = config["query_head"]
+        self.query_head = config["query_head"]  # auto: resolved once the context is known (_resolve_scoring)
         self.item_output = config["item_output"]
-        if self.item_output == "tied" and self.head_size != self.hidden_size:
-            raise ValueError(
-                f"item_output 'tied' needs head_size == hidden_size, got {self.head_size} and {self.hidden_size}"
-            )
         self.use_target_context = config["use_target_context"]
         self.time_context = config["time_context"]
         self.uniform_negatives = config["uniform_negatives"]
@@ -284,9 +292,14 @@ class ARGUS(SequentialRecommender):
         self._read_context_fields(config, dataset)
         self._read_item_features(config, dataset)
         self._read_time_range(config, dataset)
+        events_carry_more_than_items = bool(self.feedback_fields) or self._events_carry_context()
+        self.fuses_events = self.variant == "simplified" and events_carry_more_than_items
+        self._resolve_scoring()
         self._build_layers(config, dataset)
         self.apply(lambda module: init_weights(module, config["initializer_range"]))
-        self.log_temperature = nn.Parameter(torch.tensor(math.log(config["temperature_init"])))
+        learned = self.query_head != "hidden"
+        initial = math.log(config["temperature_init"]) if learned else 0.0
+        self.log_temperature = nn.Parameter(torch.tensor(initial), requires_grad=learned)
         self.register_buffer("target_item_probs", self._target_item_probs(dataset))
 
     # ------------------------------------------------------------------ config
@@ -367,6 +380,24 @@ class ARGUS(SequentialRecommender):
         self.n_time_buckets = buckets
         self.register_buffer("time_origin", torch.tensor(origin, dtype=torch.float64))
 
+    def _events_carry_context(self):
+        return bool(self.context_fields or self.time_context or self.absolute_time_context)
+
+    def _resolve_scoring(self):
+        """``query_head: auto``: ``hidden`` when the query has no target context to combine with the history
+        (``use_target_context`` off, or no context at all), else ``mlp``. A ``hidden`` query meets the item
+        tokens themselves at temperature 1 (SASRec's scoring): ``item_output``, ``head_size`` and
+        ``temperature_init`` belong to the other heads."""
+        if self.query_head == "auto":
+            reads_target_context = self.use_target_context and self._events_carry_context()
+            self.query_head = "mlp" if reads_target_context else "hidden"
+        if self.query_head == "hidden":
+            self.item_output, self.head_size = "tied", self.hidden_size
+        if self.item_output == "tied" and self.head_size != self.hidden_size:
+            raise ValueError(
+                f"item_output 'tied' needs head_size == hidden_size, got {self.head_size} and {self.hidden_size}"
+            )
+
     def absolute_time_buckets(self, timestamps):
         """Bucket of each timestamp: whole ``absolute_time_bucket_days`` since the first training
         event, clipped to the buckets training saw."""
@@ -406,16 +437,8 @@ class ARGUS(SequentialRecommender):
         self.feedback_projection = nn.Linear(max(n_feedback_inputs, 1), d)
         self.input_dropout = nn.Dropout(config["hidden_dropout_prob"])
         self.input_norm = nn.LayerNorm(d, eps=config["layer_norm_eps"])
-        self.encoder = CausalTransformerEncoder(
-            n_layers=config["n_layers"],
-            hidden_size=d,
-            n_heads=config["n_heads"],
-            inner_size=config["inner_size"],
-            attn_dropout_prob=config["attn_dropout_prob"],
-            hidden_dropout_prob=config["hidden_dropout_prob"],
-            hidden_act=config["hidden_act"],
-            layer_norm_eps=config["layer_norm_eps"],
-        )
+        encoder = CausalTransformerEncoder if config["norm_first"] else PostLNEncoder
+        self.encoder = encoder(n_layers=config["n_layers"], hidden_size=d, **{key: config[key] for key in ENCODER_KEYS})
         n_outputs = max(len(self.feedback_fields), 1)
         act, dropout = config["hidden_act"], config["hidden_dropout_prob"]
         if self.variant == "full":
@@ -424,7 +447,7 @@ class ARGUS(SequentialRecommender):
             self.item_query_head = self._build_query_head(d, act, dropout)
             self.feedback_head = build_mlp([d, d, n_outputs], act, dropout)
         else:
-            self.event_fusion = nn.Linear(3 * d, d)
+            self.event_fusion = nn.Linear(3 * d, d) if self.fuses_events else None
             self.start_state = nn.Parameter(torch.zeros(d))
             self.item_query_head = self._build_query_head(2 * d, act, dropout)
             self.feedback_head = build_mlp([3 * d, d, n_outputs], act, dropout)
@@ -436,7 +459,10 @@ class ARGUS(SequentialRecommender):
             self.item_output_embedding = nn.Embedding(self.n_items, self.head_size, padding_idx=0)
 
     def _build_query_head(self, size_in, act, dropout):
-        """``mlp``: Linear-act-dropout-Linear into ``head_size`` (the paper's); ``linear``: one Linear."""
+        """``mlp``: Linear-act-dropout-Linear into ``head_size`` (the paper's); ``linear``: one Linear;
+        ``hidden``: none (the query is the hidden state, see :meth:`_item_queries`)."""
+        if self.query_head == "hidden":
+            return None
         if self.query_head == "linear":
             return nn.Linear(size_in, self.head_size)
         return build_mlp([size_in, self.hidden_size, self.head_size], act, dropout)
@@ -541,8 +567,11 @@ class ARGUS(SequentialRecommender):
             tokens = tokens + positions.unsqueeze(2) + self.token_type_embedding.weight
             tokens = self.input_dropout(self.input_norm(tokens)).view(batch, 3 * length, -1)
             return self.encoder(tokens, self._attention_mask(segments, 3)).view(batch, length, 3, -1)
-        fused = self.event_fusion(torch.cat([context, item_vectors, feedback], dim=-1)) + positions
-        return self.encoder(self.input_dropout(self.input_norm(fused)), self._attention_mask(segments, 1))
+        tokens = item_vectors
+        if self.fuses_events:
+            tokens = self.event_fusion(torch.cat([context, item_vectors, feedback], dim=-1))
+        tokens = tokens + positions
+        return self.encoder(self.input_dropout(self.input_norm(tokens)), self._attention_mask(segments, 1))
 
     def _simplified_query_inputs(self, hidden, context, segments):
         """``[h_{t-1}; c_t]`` for every position ``t`` (``h_{-1}``, also at the start of
@@ -559,11 +588,21 @@ class ARGUS(SequentialRecommender):
         item_tokens = self.item_tokens(items)
         hidden = self._encode(item_tokens, context, feedback, segments)
         if self.variant == "full":
-            return self.item_query_head(hidden[:, :, 0]), self.feedback_head(hidden[:, :, 1])
+            return self._item_queries(hidden[:, :, 0]), self.feedback_head(hidden[:, :, 1])
         previous, query_context = self._simplified_query_inputs(hidden, context, segments)
-        queries = self.item_query_head(torch.cat([previous, query_context], -1))
+        queries = self._item_queries(previous, query_context)
         feedback_inputs = torch.cat([previous, query_context, item_tokens], -1)
         return queries, self.feedback_head(feedback_inputs)
+
+    def _item_queries(self, state, context=None):
+        """Item queries from the query token's hidden state (full) or from ``h_{t-1}`` and the target's
+        context (simplified): through the query head, or (``query_head: hidden``) the state itself, plus the
+        target's context when the query reads it (``use_target_context``), as SASRec scores."""
+        if self.query_head != "hidden":
+            return self.item_query_head(state if context is None else torch.cat([state, context], -1))
+        if context is None or not self.use_target_context:
+            return state
+        return state + context
 
     def item_tokens(self, items):
         """Input vectors (``items.shape + (hidden_size,)``) of item ids: the id embedding plus, with
