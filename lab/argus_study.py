@@ -195,6 +195,10 @@ CORE_PROBES = (
      {**SASREC_MODEL_SCORING, **SASREC_DROPOUT}, "ARGUSSASRecModel"),
     ("SASRec's token and scoring on ARGUS's pre-LayerNorm encoder, ARGUS's dropout and learning rate",
      SASREC_MODEL_SCORING, "ARGUSHiddenQuery"),
+    # since session 38 the defaults above are SASRec's token and scoring (query_head: auto); its encoder is a key
+    ("SASRec's encoder (norm_first=False)", {"norm_first": False}, "ARGUS"),
+    ("SASRec's encoder with a 300-step warm-up", {"norm_first": False, "warmup_steps": 300}, "ARGUS"),
+    ("learning rate 0.002", {"learning_rate": 0.002}, "ARGUS"),
 )
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),)
