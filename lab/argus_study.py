@@ -119,9 +119,13 @@ SCALING_LENGTHS = (50, 200, 1000)
 #: (RecBole's SASRec.yaml: dropout 0.5, the input item embeddings as output vectors, the hidden state as the
 #: query, learning rate 0.001), to find which of them the core's gap to SASRec comes from
 SASREC_DROPOUT = {"hidden_dropout_prob": 0.5, "attn_dropout_prob": 0.5}
+#: ARGUS's own encoder, the id-only default until session 38 (a constant learning rate: ``warmup_steps: auto``)
+PRE_LN = {"norm_first": True}
+#: the post-LayerNorm probes below were measured without a warm-up (``warmup_steps: auto`` gives them one now)
+NO_WARMUP = {"warmup_steps": 0}
 SASREC_SCORING = {"item_output": "tied", "query_head": "linear"}
 #: SASRec's scoring as ARGUSSASRecModel (lab.probes) runs it: the tied item embeddings, logits as raw dot products
-SASREC_MODEL_SCORING = {"item_output": "tied", "temperature_init": 1.0}
+SASREC_MODEL_SCORING = {"item_output": "tied", "temperature_init": 1.0, **NO_WARMUP}
 SASREC_MODEL_TRAINING = {**SASREC_MODEL_SCORING, **SASREC_DROPOUT, "learning_rate": 0.001}
 #: SASRec's choices together (besides its batch, which each layout sets): scoring, dropout, learning rate, the exact
 #: full softmax, no weight average, temperature 1 (SASRec's logits are raw dot products)
@@ -134,10 +138,10 @@ CORE_PROBES = (
     ("SASRec's scoring (tied output, linear query)", SASREC_SCORING, "ARGUS"),
     ("SASRec's scoring and dropout", {**SASREC_SCORING, **SASREC_DROPOUT}, "ARGUS"),
     ("SASRec's learning rate (0.001)", {"learning_rate": 0.001}, "ARGUS"),
-    ("SASRec's encoder (post-LayerNorm)", {}, "ARGUSPostLN"),
+    ("SASRec's encoder (post-LayerNorm)", NO_WARMUP, "ARGUSPostLN"),
     # a post-LayerNorm stack is known to need a warm-up at higher learning rates (Xiong et al., ICML 2020)
     ("SASRec's encoder, 400 warm-up steps", {"warmup_steps": 400}, "ARGUSPostLN"),
-    ("SASRec's encoder and learning rate (0.001)", {"learning_rate": 0.001}, "ARGUSPostLN"),
+    ("SASRec's encoder and learning rate (0.001)", {"learning_rate": 0.001, **NO_WARMUP}, "ARGUSPostLN"),
     ("400 warm-up steps (ARGUS's encoder)", {"warmup_steps": 400}, "ARGUS"),
     ("no position embedding", {}, "ARGUSNoPositions"),
     ("overlapping chunks (every target with >= 40 earlier events, 5 x the compute)", {}, "ARGUSOverlappingChunks"),
@@ -173,8 +177,8 @@ CORE_PROBES = (
     ("the item embedding as the event token (item plus position, no fusion layer: SASRec's input)", {},
      "ARGUSDirectItemToken"),
     # ARGUS's learning rate is constant; its validation is noisy enough that patience 5 ends some seeds on a dip
-    ("the learning rate halved after each validation below the best (ReduceLROnPlateau, patience 0)", {},
-     "ARGUSPlateauDecay"),
+    ("the learning rate halved after each validation below the best (ReduceLROnPlateau, patience 0)",
+     PRE_LN, "ARGUSPlateauDecay"),
     # the SASRec probes above kept the fusion and query Linears, which start small and grow slowly at SASRec's
     # learning rate; this is SASRec's model itself (token, encoder, scoring) on ARGUS's one pass
     ("SASRec's model on one pass (item-plus-position token, post-LayerNorm encoder, hidden state as query, tied "
@@ -183,7 +187,7 @@ CORE_PROBES = (
     ("SASRec's model on one pass, its dropout and learning rate, ARGUS's weight average", SASREC_MODEL_TRAINING,
      "ARGUSSASRecModel"),
     ("SASRec's token and scoring on ARGUS's pre-LayerNorm encoder, SASRec's dropout and learning rate",
-     SASREC_MODEL_TRAINING, "ARGUSHiddenQuery"),
+     {**SASREC_MODEL_TRAINING, **PRE_LN}, "ARGUSHiddenQuery"),
     ("SASRec's model on one pass, ARGUS's dropout (0.2) and learning rate (0.005)", SASREC_MODEL_SCORING,
      "ARGUSSASRecModel"),
     # at 0.005 two of three ml-100k seeds collapse early (raw dot products over the exact full softmax)
@@ -194,10 +198,11 @@ CORE_PROBES = (
     ("SASRec's model on one pass, SASRec's dropout (0.5), ARGUS's learning rate (0.005)",
      {**SASREC_MODEL_SCORING, **SASREC_DROPOUT}, "ARGUSSASRecModel"),
     ("SASRec's token and scoring on ARGUS's pre-LayerNorm encoder, ARGUS's dropout and learning rate",
-     SASREC_MODEL_SCORING, "ARGUSHiddenQuery"),
-    # since session 38 the defaults above are SASRec's token and scoring (query_head: auto); its encoder is a key
-    ("SASRec's encoder (norm_first=False)", {"norm_first": False}, "ARGUS"),
-    ("SASRec's encoder with a 300-step warm-up", {"norm_first": False, "warmup_steps": 300}, "ARGUS"),
+     {**SASREC_MODEL_SCORING, **PRE_LN}, "ARGUSHiddenQuery"),
+    # since session 38 the defaults above are SASRec's token and scoring (query_head: auto), since session 39 its
+    # post-LayerNorm encoder with a 300-step warm-up (norm_first: auto)
+    ("ARGUS's pre-LayerNorm encoder, no warm-up (the defaults of session 38)", PRE_LN, "ARGUS"),
+    ("SASRec's encoder without a warm-up", {"warmup_steps": 0}, "ARGUS"),
     ("learning rate 0.002", {"learning_rate": 0.002}, "ARGUS"),
 )
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)

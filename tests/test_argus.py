@@ -19,6 +19,7 @@ from recbole.utils import get_model, get_trainer, init_seed
 from recbole_ext.data.argus_dataset import CUT_FIELD, SEGMENT_FIELD, ARGUSDataset, chunk_bounds, pack_chunks
 from recbole_ext.model.argus import (
     ARGUS,
+    POST_LN_WARMUP_STEPS,
     clipped_temperature,
     earlier_items,
     feedback_auc,
@@ -199,6 +200,9 @@ def test_softmax_mode_is_chosen_by_catalogue_size(mode, max_items, expected):
         ("loss_excludes_history", {"loss_excludes_history": True, "history_negatives": True, "softmax": "sampled"}),
         ("loss_excludes_history", {"loss_excludes_history": "yes"}),
         ("query_head", {"query_head": "attention"}),
+        ("norm_first", {"norm_first": "yes"}),
+        ("warmup_steps", {"warmup_steps": "soon"}),
+        ("warmup_steps", {"warmup_steps": -1}),
         ("item_output", {"item_output": "shared"}),
         ("item_output", {"item_output": "tied", "head_size": 16}),
     ],
@@ -669,9 +673,15 @@ def test_the_hidden_query_is_the_previous_hidden_state_plus_the_targets_context(
 
 @pytest.mark.parametrize(
     "overrides, query_head",
-    [({}, "mlp"), ({"use_target_context": False}, "hidden"), (ID_ONLY, "hidden"), ({"query_head": "linear"}, "linear")],
+    [
+        ({}, "mlp"),
+        ({"use_target_context": False}, "mlp"),
+        ({"time_context": False}, "hidden"),
+        (ID_ONLY, "hidden"),
+        ({"query_head": "linear"}, "linear"),
+    ],
 )
-def test_auto_query_head_is_the_hidden_state_when_no_target_context_is_read(data_dir, tmp_path, overrides, query_head):
+def test_auto_query_head_is_the_hidden_state_when_events_carry_no_context(data_dir, tmp_path, overrides, query_head):
     config = _config(data_dir, tmp_path, temperature_init=0.5, **overrides)
     _, train, _, _, model = _prepare(config)
     assert model.query_head == query_head
@@ -1057,6 +1067,26 @@ def test_absolute_time_buckets_count_from_the_first_training_event(data_dir, tmp
     assert model.n_time_buckets == int((last - origin) // 86400) + 1
     stamps = torch.tensor([origin - 86400, origin, origin + 86400 * 1.5, last, last + 10 * 86400], dtype=torch.float64)
     assert model.absolute_time_buckets(stamps).tolist() == [0, 0, 1, model.n_time_buckets - 1, model.n_time_buckets - 1]
+
+
+@pytest.mark.parametrize(
+    "overrides, post_ln, warmup",
+    [
+        ({}, False, 0),
+        (ID_ONLY, True, POST_LN_WARMUP_STEPS),
+        ({"time_context": False}, True, POST_LN_WARMUP_STEPS),
+        ({"norm_first": False}, True, POST_LN_WARMUP_STEPS),
+        ({**ID_ONLY, "norm_first": True}, False, 0),
+        ({**ID_ONLY, "warmup_steps": 7}, True, 7),
+    ],
+)
+def test_auto_encoder_is_sasrecs_with_a_warm_up_when_events_carry_no_context(data_dir, tmp_path, overrides, post_ln, warmup):
+    config = _config(data_dir, tmp_path, **overrides)
+    _, _, _, _, model = _prepare(config)
+    assert isinstance(model.encoder, PostLNEncoder) == post_ln
+    assert isinstance(model.encoder, CausalTransformerEncoder) != post_ln
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    assert model.warmup_steps == trainer.warmup_steps == warmup
 
 
 def test_learning_rate_warms_up_over_the_first_steps(data_dir, tmp_path):

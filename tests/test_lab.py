@@ -443,7 +443,7 @@ def test_the_sasrec_model_probes_score_the_hidden_state_against_the_tied_embeddi
     from lab.probes.argus_direct_item_token import ARGUSDirectItemToken
 
     id_only = {"feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False, "use_target_context": False,
-               "item_output": "tied", "temperature_init": 1.0}
+               "item_output": "tied", "temperature_init": 1.0, "norm_first": True}
     model, _ = _probe_model_and_trainer(probe, id_only)
     model.eval()
     assert type(model)._encode is ARGUSDirectItemToken._encode and type(model.encoder).__name__ == encoder

@@ -19,7 +19,7 @@ class PlateauDecayTrainer(ARGUSTrainer):
     score is below the best so far (RecBole's early stopping counts the same epochs)."""
 
     def __init__(self, config, model):
-        if config["warmup_steps"]:
+        if model.warmup_steps:
             raise ValueError("ARGUSPlateauDecay needs warmup_steps: 0 (the warm-up sets the learning rate every step)")
         super().__init__(config, model)
 

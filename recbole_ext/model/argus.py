@@ -34,10 +34,11 @@ With nothing but item ids the simplified variant is a causal transformer over
 items like SASRec (Kang and McAuley, "Self-Attentive Sequential
 Recommendation", ICDM 2018), and it scores as SASRec does: an item-only event
 is its item token (a fusion layer over one input only re-parameterises the
-embedding, and starting at the initialiser's scale it slows learning), and a
-query with no target context to combine is the hidden state itself, dotted
-with the item tokens (``query_head: auto``; docs/models/ARGUS.md, session 38).
-``norm_first: False`` swaps in RecBole's post-LayerNorm encoder (SASRec's).
+embedding, and starting at the initialiser's scale it slows learning), and
+with no context in the events the query is the hidden state itself, dotted
+with the item tokens (``query_head: auto``; docs/models/ARGUS.md, sessions 38-39).
+Events without context also get SASRec's encoder, RecBole's post-LayerNorm
+stack, with a learning-rate warm-up (``norm_first: auto``, ``warmup_steps: auto``).
 """
 
 import math
@@ -72,6 +73,10 @@ _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 #: evaluation rows run together, cut to the longest of them (see ``ARGUS._slot_heads``)
 EVAL_GROUP_ROWS = 256
 _SOFTMAX_MODES = ("auto", "full", "sampled")
+#: ``warmup_steps: auto`` for the post-LayerNorm encoder: at ARGUS's learning rate it diverges on some seeds
+#: without a warm-up (Xiong et al., "On Layer Normalization in the Transformer Architecture", ICML 2020);
+#: 300 steps were best on the validation of all three benchmark datasets (docs/models/ARGUS.md, session 38)
+POST_LN_WARMUP_STEPS = 300
 #: the encoder keys of ARGUS.yaml (besides ``n_layers`` and ``hidden_size``), shared by both encoders
 ENCODER_KEYS = ("n_heads", "inner_size", "attn_dropout_prob", "hidden_dropout_prob", "hidden_act", "layer_norm_eps")
 
@@ -215,15 +220,15 @@ def _dataset_fields_line(dataset):
 
 
 class ARGUSTrainer(Trainer):
-    """RecBole's trainer with a linear learning-rate warm-up over the first ``warmup_steps`` optimizer
-    steps (0: none), and one cutting of the training histories an epoch (``chunk_cuts``).
+    """RecBole's trainer with a linear learning-rate warm-up over the model's first ``warmup_steps`` optimizer
+    steps (0: none; :meth:`ARGUS._resolve_encoder`), and one cutting of the training histories an epoch (``chunk_cuts``).
 
     The warm-up's step count is Adam's own (``optimizer.state``), so a resumed run continues the ramp where
     it stopped; the cutting follows the epoch's index, so a resumed run continues the rotation too."""
 
     def __init__(self, config, model):
         super().__init__(config, model)
-        self.warmup_steps = config["warmup_steps"]
+        self.warmup_steps = model.warmup_steps
         if self.warmup_steps:
             self.optimizer.register_step_pre_hook(self._warm_up)
 
@@ -292,9 +297,9 @@ class ARGUS(SequentialRecommender):
         self._read_context_fields(config, dataset)
         self._read_item_features(config, dataset)
         self._read_time_range(config, dataset)
-        events_carry_more_than_items = bool(self.feedback_fields) or self._events_carry_context()
-        self.fuses_events = self.variant == "simplified" and events_carry_more_than_items
+        self.item_only_events = not (self.feedback_fields or self._events_carry_context())
         self._resolve_scoring()
+        self.norm_first, self.warmup_steps = self._resolve_encoder(config["norm_first"], config["warmup_steps"])
         self._build_layers(config, dataset)
         self.apply(lambda module: init_weights(module, config["initializer_range"]))
         learned = self.query_head != "hidden"
@@ -383,14 +388,28 @@ class ARGUS(SequentialRecommender):
     def _events_carry_context(self):
         return bool(self.context_fields or self.time_context or self.absolute_time_context)
 
+    def _resolve_encoder(self, norm_first, warmup_steps):
+        """``norm_first: auto``: RecBole's post-LayerNorm encoder (SASRec's) when events carry no context,
+        ARGUS's pre-LayerNorm blocks when they do (each better on validation there; ARGUS.md, session 39);
+        ``warmup_steps: auto``: :data:`POST_LN_WARMUP_STEPS` for the post-LayerNorm encoder, else none."""
+        if norm_first == "auto":
+            norm_first = self._events_carry_context()
+        if not isinstance(norm_first, bool):
+            raise ValueError(f"norm_first must be True, False or auto, got {norm_first!r}")
+        if warmup_steps == "auto":
+            warmup_steps = 0 if norm_first else POST_LN_WARMUP_STEPS
+        if not isinstance(warmup_steps, int) or isinstance(warmup_steps, bool) or warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be an int >= 0 or auto, got {warmup_steps!r}")
+        return norm_first, warmup_steps
+
     def _resolve_scoring(self):
-        """``query_head: auto``: ``hidden`` when the query has no target context to combine with the history
-        (``use_target_context`` off, or no context at all), else ``mlp``. A ``hidden`` query meets the item
+        """``query_head: auto``: ``hidden`` when events carry no context (item ids, with or without feedback),
+        else ``mlp``: on ml-100k's validation the MLP query is better once events hold context, even when the
+        query does not read the target's (docs/models/ARGUS.md, session 39). A ``hidden`` query meets the item
         tokens themselves at temperature 1 (SASRec's scoring): ``item_output``, ``head_size`` and
         ``temperature_init`` belong to the other heads."""
         if self.query_head == "auto":
-            reads_target_context = self.use_target_context and self._events_carry_context()
-            self.query_head = "mlp" if reads_target_context else "hidden"
+            self.query_head = "mlp" if self._events_carry_context() else "hidden"
         if self.query_head == "hidden":
             self.item_output, self.head_size = "tied", self.hidden_size
         if self.item_output == "tied" and self.head_size != self.hidden_size:
@@ -437,7 +456,7 @@ class ARGUS(SequentialRecommender):
         self.feedback_projection = nn.Linear(max(n_feedback_inputs, 1), d)
         self.input_dropout = nn.Dropout(config["hidden_dropout_prob"])
         self.input_norm = nn.LayerNorm(d, eps=config["layer_norm_eps"])
-        encoder = CausalTransformerEncoder if config["norm_first"] else PostLNEncoder
+        encoder = CausalTransformerEncoder if self.norm_first else PostLNEncoder
         self.encoder = encoder(n_layers=config["n_layers"], hidden_size=d, **{key: config[key] for key in ENCODER_KEYS})
         n_outputs = max(len(self.feedback_fields), 1)
         act, dropout = config["hidden_act"], config["hidden_dropout_prob"]
@@ -447,7 +466,7 @@ class ARGUS(SequentialRecommender):
             self.item_query_head = self._build_query_head(d, act, dropout)
             self.feedback_head = build_mlp([d, d, n_outputs], act, dropout)
         else:
-            self.event_fusion = nn.Linear(3 * d, d) if self.fuses_events else None
+            self.event_fusion = None if self.item_only_events else nn.Linear(3 * d, d)
             self.start_state = nn.Parameter(torch.zeros(d))
             self.item_query_head = self._build_query_head(2 * d, act, dropout)
             self.feedback_head = build_mlp([3 * d, d, n_outputs], act, dropout)
@@ -568,7 +587,7 @@ class ARGUS(SequentialRecommender):
             tokens = self.input_dropout(self.input_norm(tokens)).view(batch, 3 * length, -1)
             return self.encoder(tokens, self._attention_mask(segments, 3)).view(batch, length, 3, -1)
         tokens = item_vectors
-        if self.fuses_events:
+        if self.event_fusion is not None:
             tokens = self.event_fusion(torch.cat([context, item_vectors, feedback], dim=-1))
         tokens = tokens + positions
         return self.encoder(self.input_dropout(self.input_norm(tokens)), self._attention_mask(segments, 1))
