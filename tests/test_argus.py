@@ -1074,13 +1074,13 @@ def test_absolute_time_buckets_count_from_the_first_training_event(data_dir, tmp
     [
         ({}, False, 0),
         (ID_ONLY, True, POST_LN_WARMUP_STEPS),
-        ({"time_context": False}, True, POST_LN_WARMUP_STEPS),
+        ({"time_context": False}, False, 0),
         ({"norm_first": False}, True, POST_LN_WARMUP_STEPS),
         ({**ID_ONLY, "norm_first": True}, False, 0),
         ({**ID_ONLY, "warmup_steps": 7}, True, 7),
     ],
 )
-def test_auto_encoder_is_sasrecs_with_a_warm_up_when_events_carry_no_context(data_dir, tmp_path, overrides, post_ln, warmup):
+def test_auto_encoder_is_sasrecs_with_a_warm_up_for_item_only_events(data_dir, tmp_path, overrides, post_ln, warmup):
     config = _config(data_dir, tmp_path, **overrides)
     _, _, _, _, model = _prepare(config)
     assert isinstance(model.encoder, PostLNEncoder) == post_ln

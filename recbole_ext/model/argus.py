@@ -37,8 +37,8 @@ is its item token (a fusion layer over one input only re-parameterises the
 embedding, and starting at the initialiser's scale it slows learning), and
 with no context in the events the query is the hidden state itself, dotted
 with the item tokens (``query_head: auto``; docs/models/ARGUS.md, sessions 38-39).
-Events without context also get SASRec's encoder, RecBole's post-LayerNorm
-stack, with a learning-rate warm-up (``norm_first: auto``, ``warmup_steps: auto``).
+Item-only events also get SASRec's encoder, RecBole's post-LayerNorm stack,
+with a learning-rate warm-up (``norm_first: auto``, ``warmup_steps: auto``).
 """
 
 import math
@@ -389,11 +389,12 @@ class ARGUS(SequentialRecommender):
         return bool(self.context_fields or self.time_context or self.absolute_time_context)
 
     def _resolve_encoder(self, norm_first, warmup_steps):
-        """``norm_first: auto``: RecBole's post-LayerNorm encoder (SASRec's) when events carry no context,
-        ARGUS's pre-LayerNorm blocks when they do (each better on validation there; ARGUS.md, session 39);
-        ``warmup_steps: auto``: :data:`POST_LN_WARMUP_STEPS` for the post-LayerNorm encoder, else none."""
+        """``norm_first: auto``: RecBole's post-LayerNorm encoder (SASRec's) when events carry nothing but
+        their items (SASRec's input), ARGUS's pre-LayerNorm blocks when they also carry feedback or context
+        (each better on validation there; ARGUS.md, session 39); ``warmup_steps: auto``:
+        :data:`POST_LN_WARMUP_STEPS` for the post-LayerNorm encoder, else none."""
         if norm_first == "auto":
-            norm_first = self._events_carry_context()
+            norm_first = not self.item_only_events
         if not isinstance(norm_first, bool):
             raise ValueError(f"norm_first must be True, False or auto, got {norm_first!r}")
         if warmup_steps == "auto":
