@@ -503,6 +503,38 @@ def test_the_block_memory_probe_reads_finished_blocks_only_and_keeps_packed_user
     assert not packed_mask[first + BLOCK - 1, length + first]
 
 
+def test_the_bidirectional_windows_probe_hides_only_the_target_and_keeps_packed_windows_apart():
+    from recbole_ext.model.post_ln_encoder import PostLNEncoder
+
+    from lab.probes.argus_bidirectional_windows import bidirectional_history_mask
+
+    mask = bidirectional_history_mask(PROBE_SEGMENTS)[0, 0]
+    # two packed windows (targets at positions 2 and 4), then padding
+    assert mask.tolist() == [
+        [True, True, False, False, False, False],
+        [True, True, False, False, False, False],
+        [True, True, True, False, False, False],
+        [False, False, False, True, False, False],
+        [False, False, False, True, True, False],
+        [False, False, False, False, False, True],
+    ]
+    torch.manual_seed(0)
+    encoder = PostLNEncoder(2, 8, n_heads=2, inner_size=16, hidden_dropout_prob=0.0, attn_dropout_prob=0.0,
+                            hidden_act="gelu", layer_norm_eps=1e-12).eval()
+    x = torch.randn(1, 6, 8)
+
+    def moved(position):
+        changed = x.clone()
+        changed[:, position] = torch.randn(8)
+        after, before = encoder(changed, mask[None, None]), encoder(x, mask[None, None])
+        return [not torch.allclose(a, b) for a, b in zip(after[0], before[0])]
+
+    # the target reaches no other position; a later history event reaches an earlier one; windows stay apart
+    assert moved(2) == [False, False, True, False, False, False]
+    assert moved(1) == [True, True, True, False, False, False]
+    assert moved(3) == [False, False, False, True, True, False]
+
+
 def test_the_window_per_target_probe_makes_every_training_event_a_target_once_after_its_window(tiny_data_path):
     from collections import Counter
 

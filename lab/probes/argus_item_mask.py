@@ -40,7 +40,7 @@ class ARGUSItemMask20(ARGUS):
         item_tokens = self.item_tokens(items)
         hidden = self._encode(self.masked_inputs(item_tokens, items), context, feedback, segments)
         previous, query_context = self._simplified_query_inputs(hidden, context, segments)
-        queries = self.item_query_head(torch.cat([previous, query_context], -1))
+        queries = self._item_queries(previous, query_context)
         feedback_inputs = torch.cat([previous, query_context, item_tokens], -1)
         return queries, self.feedback_head(feedback_inputs)
 
