@@ -428,10 +428,17 @@ def builtin_rule_values(dataset, label, records, window):
     by_seed = {}
     for seed, record in records.items():
         for m in measured:
-            if (record is not None and m["row"] == label and m["seed"] == seed
-                    and m["own rule"][METRIC] == record["test_result"][METRIC]):
-                by_seed[seed] = m[rule][METRIC]  # same row, same seed: its own-rule figure is the record's
+            if record is not None and m["row"] == label and m["seed"] == seed and _measures(m, record):
+                by_seed[seed] = m[rule][METRIC]
     return by_seed
+
+
+def _measures(measured, record):
+    """Whether a ``lab.history_window`` line measured ``record``'s run: its run key, or, on lines written before
+    they carried one, its own-rule test figure equal to the record's."""
+    if "key" in measured:
+        return measured["key"] == record["key"]
+    return measured["own rule"][METRIC] == record["test_result"][METRIC]
 
 
 RULE_NOTE = (

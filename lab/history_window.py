@@ -84,7 +84,7 @@ def measure_run(dataset, label, overrides, seed, needs_record=False):
         return None
     checkpoint = saved_best_checkpoint(key) if recorded else None
     config, trainer, test_data = best_weights(dataset, files, overrides, seed, checkpoint)
-    return rule_scores(dataset, label, seed, config, trainer, test_data, checkpoint)
+    return {**rule_scores(dataset, label, seed, config, trainer, test_data, checkpoint), "key": key}
 
 
 def best_weights(dataset, files, overrides, seed, checkpoint=None):
@@ -159,6 +159,7 @@ def main(argv=None):
         args.dataset = argus_study.HISTORY_DATASET
     path = argus_study.RESULTS / f"history_window_{args.dataset}.jsonl"
     lengths = [int(length) for length in args.history_lengths.split(",")] if args.history_lengths else [None]
+    measured = []
     for seed in (int(s) for s in args.seeds.split(",")):
         for length in lengths:
             result = (measure(args.dataset, args.row, seed) if length is None
@@ -169,8 +170,9 @@ def main(argv=None):
                 continue
             with open(path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(result) + "\n")
-    results = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    print(table(results))
+            measured.append(result)
+    if measured:  # this call's runs only: the file also keeps lines of code since changed
+        print(table(measured))
     return 0
 
 

@@ -216,6 +216,17 @@ def test_config_files_are_keyed_by_content_not_path(tmp_path):
     assert runs.run_key("Pop", "ml-100k", [str(first)], {}, 2020) != runs.run_key("Pop", "ml-100k", [str(second)], {}, 2020)
 
 
+def test_a_history_window_line_counts_for_the_run_it_measured_only():
+    from lab.argus_study import _measures
+
+    record = {"key": "ARGUS-x-s2020-new", "test_result": {"ndcg@10": 0.1}}
+    assert _measures({"key": "ARGUS-x-s2020-new", "own rule": {"ndcg@10": 0.2}}, record)
+    assert not _measures({"key": "ARGUS-x-s2020-old", "own rule": {"ndcg@10": 0.1}}, record)
+    # lines written before they carried a key: the same own-rule figure
+    assert _measures({"own rule": {"ndcg@10": 0.1}}, record)
+    assert not _measures({"own rule": {"ndcg@10": 0.2}}, record)
+
+
 def test_the_history_window_study_masks_exactly_the_last_events():
     import torch
 
