@@ -204,6 +204,9 @@ CORE_PROBES = (
     ("ARGUS's pre-LayerNorm encoder, no warm-up (the defaults of session 38)", PRE_LN, "ARGUS"),
     ("SASRec's encoder without a warm-up", {"warmup_steps": 0}, "ARGUS"),
     ("learning rate 0.002", {"learning_rate": 0.002}, "ARGUS"),
+    # LightSANs' "decoupled position encoding": positions weigh the events, they are not part of the item token
+    ("positions in the attention logits only (untied positional attention, TUPE; LightSANs' decoupled positions)",
+     {}, "ARGUSDecoupledPositions"),
 )
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),)
@@ -227,6 +230,9 @@ DATASET_CORE_PROBES = {
          {**SASREC_RECIPE, "train_batch_size": 290}, "ARGUSSASRecWindows"),
         ("SASRec's recipe on SASRec's layout with SASRec's input token (item plus position, no fusion layer)",
          {**SASREC_RECIPE, "train_batch_size": 290}, "ARGUSSASRecDirectWindows"),
+        # RecBole's LightSANs has no causal mask: each prefix's events are read in the light of the later ones
+        ("a window per target read without the causal mask, the target hidden (LightSANs' view of a prefix)",
+         {"train_batch_size": 290}, "ARGUSBidirectionalWindows"),
     ),
 }
 
