@@ -204,9 +204,10 @@ CORE_PROBES = (
     ("ARGUS's pre-LayerNorm encoder, no warm-up (the defaults of session 38)", PRE_LN, "ARGUS"),
     ("SASRec's encoder without a warm-up", {"warmup_steps": 0}, "ARGUS"),
     ("learning rate 0.002", {"learning_rate": 0.002}, "ARGUS"),
-    # LightSANs' "decoupled position encoding": positions weigh the events, they are not part of the item token
-    ("positions in the attention logits only (untied positional attention, TUPE; LightSANs' decoupled positions)",
-     {}, "ARGUSDecoupledPositions"),
+    # since session 41 the defaults' positions weigh the events through the attention logits (position_encoding:
+    # auto, LightSANs' decoupled positions); before, they were added to the item tokens, as in SASRec
+    ("positions added to the item tokens (SASRec's; the defaults of session 39)", {"position_encoding": "added"},
+     "ARGUS"),
 )
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),)

@@ -201,6 +201,8 @@ def test_softmax_mode_is_chosen_by_catalogue_size(mode, max_items, expected):
         ("loss_excludes_history", {"loss_excludes_history": "yes"}),
         ("query_head", {"query_head": "attention"}),
         ("norm_first", {"norm_first": "yes"}),
+        ("position_encoding", {"position_encoding": "rotary"}),
+        ("position_encoding", {"position_encoding": "decoupled", "norm_first": True}),
         ("warmup_steps", {"warmup_steps": "soon"}),
         ("warmup_steps", {"warmup_steps": -1}),
         ("item_output", {"item_output": "shared"}),
@@ -636,7 +638,7 @@ SASREC_MODEL = {"query_head": "hidden", "norm_first": False}
 
 @pytest.mark.parametrize("overrides, fuses", [(ID_ONLY, False), ({}, True), ({**ID_ONLY, "time_context": True}, True)])
 def test_an_item_only_event_is_its_item_token_and_other_events_are_fused(data_dir, tmp_path, overrides, fuses):
-    config = _config(data_dir, tmp_path, **overrides)
+    config = _config(data_dir, tmp_path, position_encoding="added", **overrides)
     _, _, _, _, model = _prepare(config)
     model.eval()
     items = torch.tensor([[3, 4, 5, 9, 10, 0]])
@@ -780,6 +782,12 @@ def _unpacked_rows(interaction, row):
     return Interaction(rows)
 
 
+def _loss_terms(model, interaction):
+    """``calculate_loss``'s terms as a tuple (a lone next-item loss when no feedback is learned)."""
+    loss = model.calculate_loss(interaction)
+    return loss if isinstance(loss, tuple) else (loss,)
+
+
 def _packed_row(train):
     """A training row whose later chunks have positions past their first (whose
     outputs read the row's hidden states, in the simplified variant too)."""
@@ -791,7 +799,14 @@ def _packed_row(train):
     return batch[torch.tensor([row])]
 
 
-@pytest.mark.parametrize("variant, model_settings", [("full", {}), ("simplified", {}), ("simplified", SASREC_MODEL)])
+#: positions as an attention bias on events that carry feedback and context (three tokens each in the full variant)
+DECOUPLED = {"norm_first": False, "position_encoding": "decoupled"}
+
+
+@pytest.mark.parametrize(
+    "variant, model_settings",
+    [("full", {}), ("simplified", {}), ("simplified", SASREC_MODEL), ("simplified", ID_ONLY), ("full", DECOUPLED)],
+)
 def test_packed_row_equals_its_unpacked_rows(data_dir, tmp_path, variant, model_settings):
     """Same outputs at every position and the same loss (feedback and time context on)."""
     config = _config(data_dir, tmp_path, argus_variant=variant, softmax="full", loss_excludes_history=False,
@@ -810,20 +825,22 @@ def test_packed_row_equals_its_unpacked_rows(data_dir, tmp_path, variant, model_
             assert torch.allclose(packed_feedback[0][at], feedback[k - 1, :n], atol=1e-5)
             # per-user loss: the chunk alone, packed or not
             alone = _unpacked_rows(packed, 0)[torch.tensor([k - 1])]
-            chunk_loss = model.calculate_loss(alone)
+            chunk_loss = _loss_terms(model, alone)
             positions = packed_queries[0][at]
             item_loss = F.cross_entropy(
                 positions @ model.item_vectors()[1:].T / model.temperature(), packed["item_id_list"][0][at] - 1
             )
             assert float(chunk_loss[0]) == pytest.approx(float(item_loss), rel=1e-5)
-        packed_loss, unpacked_loss = model.calculate_loss(packed), model.calculate_loss(unpacked)
+        packed_loss, unpacked_loss = _loss_terms(model, packed), _loss_terms(model, unpacked)
     for a, b in zip(packed_loss, unpacked_loss):
         assert float(a) == pytest.approx(float(b), rel=1e-5)
 
 
-@pytest.mark.parametrize("variant", ["full", "simplified"])
-def test_no_attention_crosses_users_in_a_packed_row(data_dir, tmp_path, variant):
-    config = _config(data_dir, tmp_path, argus_variant=variant)
+@pytest.mark.parametrize(
+    "variant, model_settings", [("full", {}), ("simplified", {}), ("simplified", ID_ONLY), ("full", DECOUPLED)]
+)
+def test_no_attention_crosses_users_in_a_packed_row(data_dir, tmp_path, variant, model_settings):
+    config = _config(data_dir, tmp_path, argus_variant=variant, **model_settings)
     _, train, _, _, model = _prepare(config)
     model.eval()
     batch = next(iter(train))
@@ -1087,6 +1104,46 @@ def test_auto_encoder_is_sasrecs_with_a_warm_up_for_item_only_events(data_dir, t
     assert isinstance(model.encoder, CausalTransformerEncoder) != post_ln
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     assert model.warmup_steps == trainer.warmup_steps == warmup
+
+
+@pytest.mark.parametrize(
+    "overrides, decoupled",
+    [(ID_ONLY, True), ({}, False), ({**ID_ONLY, "norm_first": True}, False), ({"norm_first": False}, False),
+     ({**ID_ONLY, "position_encoding": "added"}, False), (DECOUPLED, True)],
+)
+def test_auto_positions_are_decoupled_for_item_only_events(data_dir, tmp_path, overrides, decoupled):
+    config = _config(data_dir, tmp_path, **overrides)
+    _, _, _, _, model = _prepare(config)
+    assert (model.position_encoding == "decoupled") == decoupled
+    assert (model.position_bias is not None) == decoupled
+
+
+def test_decoupled_positions_act_through_the_attention_logits_only(data_dir, tmp_path):
+    config = _config(data_dir, tmp_path, **ID_ONLY)
+    _, _, _, _, model = _prepare(config)
+    model.eval()
+    items = torch.tensor([[3, 4, 5, 9, 10, 11]])
+    segments = torch.tensor([[1, 1, 1, 2, 2, 2]])
+    zeros = torch.zeros(1, 6, model.hidden_size)
+    tokens = model.item_tokens(items)
+
+    def hidden(vectors):
+        with torch.no_grad():
+            return model._encode(vectors, zeros, zeros, segments)[0]
+
+    before = hidden(tokens)
+    with torch.no_grad():
+        model.position_embedding.weight.add_(torch.randn_like(model.position_embedding.weight))
+        model.position_bias.query.weight.add_(torch.randn_like(model.position_bias.query.weight))
+    moved = hidden(tokens)
+    # a chunk's first event attends to itself alone: were positions in its token, new ones would move it
+    assert torch.allclose(moved[0], before[0], atol=1e-6) and torch.allclose(moved[3], before[3], atol=1e-6)
+    assert not torch.allclose(moved[2], before[2], atol=1e-4)
+    changed = tokens.clone()
+    changed[0, 4] = torch.randn(model.hidden_size)
+    after = hidden(changed)
+    # causal inside a chunk, nothing across packed chunks
+    assert torch.allclose(after[:4], moved[:4], atol=1e-6) and not torch.allclose(after[4], moved[4], atol=1e-4)
 
 
 def test_learning_rate_warms_up_over_the_first_steps(data_dir, tmp_path):

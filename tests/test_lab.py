@@ -471,34 +471,6 @@ def test_the_sasrec_model_probes_score_the_hidden_state_against_the_tied_embeddi
         _probe_model_and_trainer(probe, {**id_only, "item_output": "projected"})
 
 
-def test_the_decoupled_positions_probe_moves_positions_into_the_attention_logits_only():
-    id_only = {"feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False, "use_target_context": False}
-    model, _ = _probe_model_and_trainer("ARGUSDecoupledPositions", id_only)
-    model.eval()
-    zeros = torch.zeros(1, 6, model.hidden_size)
-    tokens = model.item_tokens(PROBE_ITEMS)
-
-    def hidden():
-        return model._encode(tokens, zeros, zeros, PROBE_SEGMENTS)[0]
-
-    before = hidden()
-    with torch.no_grad():
-        model.position_embedding.weight.add_(torch.randn_like(model.position_embedding.weight))
-        model.position_query.weight.add_(torch.randn_like(model.position_query.weight))
-    moved = hidden()
-    # positions act through the bias only, never through the token: a chunk's first event attends to itself
-    # alone, so new position vectors and maps leave it where it was and move the events after it
-    assert torch.allclose(moved[0], before[0]) and torch.allclose(moved[3], before[3])
-    assert not torch.allclose(moved[2], before[2])
-    changed = tokens.clone()
-    changed[0, 4] = torch.randn(model.hidden_size)
-    after = model._encode(changed, zeros, zeros, PROBE_SEGMENTS)[0]
-    # causal inside a chunk, nothing across packed chunks
-    assert torch.allclose(after[:4], moved[:4]) and not torch.allclose(after[4], moved[4])
-    with pytest.raises(ValueError, match="id-only probe"):
-        _probe_model_and_trainer("ARGUSDecoupledPositions", {})
-
-
 def test_target_gaps_groups_every_gap_once_by_whole_seconds():
     from lab.target_gaps import group_of
 

@@ -38,7 +38,11 @@ embedding, and starting at the initialiser's scale it slows learning), and
 with no context in the events the query is the hidden state itself, dotted
 with the item tokens (``query_head: auto``; docs/models/ARGUS.md, sessions 38-39).
 Item-only events also get SASRec's encoder, RecBole's post-LayerNorm stack,
-with a learning-rate warm-up (``norm_first: auto``, ``warmup_steps: auto``).
+with a learning-rate warm-up (``norm_first: auto``, ``warmup_steps: auto``),
+and their positions weigh the events through the attention logits instead of
+entering the item tokens (``position_encoding: auto``; LightSANs' decoupled
+position encoding, Fan et al., SIGIR 2021, in the form of TUPE's untied
+positional attention, Ke et al., ICLR 2021; docs/models/ARGUS.md, session 41).
 """
 
 import math
@@ -56,6 +60,7 @@ from recbole_ext.data.argus_dataset import CUT_FIELD, SEGMENT_FIELD, ARGUSDatase
 from recbole_ext.model.layers import (
     CausalTransformerEncoder,
     ItemTokenEmbedding,
+    UntiedPositionalBias,
     build_mlp,
     init_weights,
     segment_causal_mask,
@@ -221,7 +226,8 @@ def _dataset_fields_line(dataset):
 
 class ARGUSTrainer(Trainer):
     """RecBole's trainer with a linear learning-rate warm-up over the model's first ``warmup_steps`` optimizer
-    steps (0: none; :meth:`ARGUS._resolve_encoder`), and one cutting of the training histories an epoch (``chunk_cuts``).
+    steps (0: none; :meth:`ARGUS._resolve_encoder`), and one cutting of the training histories an epoch
+    (``chunk_cuts``).
 
     The warm-up's step count is Adam's own (``optimizer.state``), so a resumed run continues the ramp where
     it stopped; the cutting follows the epoch's index, so a resumed run continues the rotation too."""
@@ -300,12 +306,15 @@ class ARGUS(SequentialRecommender):
         self.item_only_events = not (self.feedback_fields or self._events_carry_context())
         self._resolve_scoring()
         self.norm_first, self.warmup_steps = self._resolve_encoder(config["norm_first"], config["warmup_steps"])
+        self.position_encoding = self._resolve_positions(config["position_encoding"])
         self._build_layers(config, dataset)
         self.apply(lambda module: init_weights(module, config["initializer_range"]))
         learned = self.query_head != "hidden"
         initial = math.log(config["temperature_init"]) if learned else 0.0
         self.log_temperature = nn.Parameter(torch.tensor(initial), requires_grad=learned)
         self.register_buffer("target_item_probs", self._target_item_probs(dataset))
+        # built last, so every other layer starts as it does with the positions added to the tokens
+        self.position_bias = self._build_position_bias(config)
 
     # ------------------------------------------------------------------ config
     def _check_inter_field(self, key, field, dataset):
@@ -403,6 +412,19 @@ class ARGUS(SequentialRecommender):
             raise ValueError(f"warmup_steps must be an int >= 0 or auto, got {warmup_steps!r}")
         return norm_first, warmup_steps
 
+    def _resolve_positions(self, setting):
+        """``position_encoding: auto``: ``decoupled`` (positions as a per-head attention-logit bias,
+        :class:`~recbole_ext.model.layers.UntiedPositionalBias`) for item-only events on the post-LayerNorm
+        encoder, where it beat positions ``added`` to the tokens on test on every dataset and seed measured
+        (docs/models/ARGUS.md, session 41); ``added`` otherwise."""
+        if setting == "auto":
+            setting = "decoupled" if self.item_only_events and not self.norm_first else "added"
+        if setting not in ("added", "decoupled"):
+            raise ValueError(f"position_encoding must be added, decoupled or auto, got {setting!r}")
+        if setting == "decoupled" and self.norm_first:
+            raise ValueError("position_encoding: decoupled needs RecBole's post-LayerNorm encoder (norm_first: False)")
+        return setting
+
     def _resolve_scoring(self):
         """``query_head: auto``: ``hidden`` when events carry no context (item ids, with or without feedback),
         else ``mlp``: on ml-100k's validation the MLP query is better once events hold context, even when the
@@ -477,6 +499,13 @@ class ARGUS(SequentialRecommender):
             self.item_output_projection = nn.Linear(d, self.head_size, bias=False)
         elif self.item_output == "separate":
             self.item_output_embedding = nn.Embedding(self.n_items, self.head_size, padding_idx=0)
+
+    def _build_position_bias(self, config):
+        if self.position_encoding != "decoupled":
+            return None
+        bias = UntiedPositionalBias(self.hidden_size, config["n_heads"], config["layer_norm_eps"])
+        bias.apply(lambda module: init_weights(module, config["initializer_range"]))
+        return bias
 
     def _build_query_head(self, size_in, act, dropout):
         """``mlp``: Linear-act-dropout-Linear into ``head_size`` (the paper's); ``linear``: one Linear;
@@ -578,20 +607,30 @@ class ARGUS(SequentialRecommender):
         """
         batch, length = segments.shape
         positions = self.position_embedding(segment_positions(segments))
+        token_positions = positions if self.position_bias is None else torch.zeros_like(positions)
         if self.variant == "full":
             if not self.use_target_context:
                 # context then travels with the item token; the query token is a null context
                 item_vectors = item_vectors + context
                 context = self.null_context.expand_as(context)
             tokens = torch.stack([context, item_vectors, feedback], dim=2)
-            tokens = tokens + positions.unsqueeze(2) + self.token_type_embedding.weight
+            tokens = tokens + token_positions.unsqueeze(2) + self.token_type_embedding.weight
             tokens = self.input_dropout(self.input_norm(tokens)).view(batch, 3 * length, -1)
-            return self.encoder(tokens, self._attention_mask(segments, 3)).view(batch, length, 3, -1)
+            return self._run_encoder(tokens, segments, positions, 3).view(batch, length, 3, -1)
         tokens = item_vectors
         if self.event_fusion is not None:
             tokens = self.event_fusion(torch.cat([context, item_vectors, feedback], dim=-1))
-        tokens = tokens + positions
-        return self.encoder(self.input_dropout(self.input_norm(tokens)), self._attention_mask(segments, 1))
+        tokens = self.input_dropout(self.input_norm(tokens + token_positions))
+        return self._run_encoder(tokens, segments, positions, 1)
+
+    def _run_encoder(self, tokens, segments, positions, tokens_per_event):
+        """The encoder over ``tokens`` (``[B, tokens_per_event * L, d]``) of packed rows, with the position
+        vectors ``positions`` (``[B, L, d]``) as an attention bias when they are decoupled from the tokens."""
+        mask = self._attention_mask(segments, tokens_per_event)
+        if self.position_bias is None:
+            return self.encoder(tokens, mask)
+        bias = self.position_bias(positions.repeat_interleave(tokens_per_event, dim=1))
+        return self.encoder(tokens, mask, attn_bias=bias)
 
     def _simplified_query_inputs(self, hidden, context, segments):
         """``[h_{t-1}; c_t]`` for every position ``t`` (``h_{-1}``, also at the start of

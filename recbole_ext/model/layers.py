@@ -22,6 +22,8 @@ sequence to itself (Krell et al., "Efficient Sequence Packing without
 Cross-contamination", arXiv 2107.02027, 2021).
 """
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -132,6 +134,31 @@ class CausalTransformerEncoder(nn.Module):
         for block in self.blocks:
             x = block(x, attn_mask)
         return self.final_norm(x)
+
+
+class UntiedPositionalBias(nn.Module):
+    """Per-head attention-logit bias of positions, ``(U_q p_i) . (U_k p_j) / sqrt(2 d_head)``: TUPE's untied
+    positional attention (Ke, He and Liu, "Rethinking Positional Encoding in Language Pre-training", ICLR 2021),
+    the form of LightSANs' decoupled position encoding (Fan et al., SIGIR 2021). Positions weigh the events
+    without entering their tokens; the maps are shared by the layers."""
+
+    def __init__(self, hidden_size, n_heads, layer_norm_eps):
+        super().__init__()
+        self.n_heads = n_heads
+        self.norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
+        self.query = nn.Linear(hidden_size, hidden_size)
+        self.key = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, positions):
+        """``[B, H, L, L]`` bias of the position vectors ``positions`` (``[B, L, d]``)."""
+        batch, length, width = positions.shape
+        head = width // self.n_heads
+        positions = self.norm(positions)
+
+        def per_head(x):
+            return x.view(batch, length, self.n_heads, head).transpose(1, 2)
+
+        return per_head(self.query(positions)) @ per_head(self.key(positions)).transpose(-1, -2) / math.sqrt(2 * head)
 
 
 def segment_causal_mask(segments):

@@ -22,10 +22,13 @@ class PostLNEncoder(nn.Module):
         super().__init__()
         self.layers = TransformerEncoder(n_layers=n_layers, hidden_size=hidden_size, **options)
 
-    def forward(self, x, attn_mask=None):
-        """``attn_mask``: ``[B, 1, L, L]`` bool (True: may attend) or ``None`` (causal)."""
+    def forward(self, x, attn_mask=None, attn_bias=None):
+        """``attn_mask``: ``[B, 1, L, L]`` bool (True: may attend) or ``None`` (causal); ``attn_bias``: ``None`` or
+        a float ``[B, H, L, L]`` added to the attention logits (:class:`~recbole_ext.model.layers.UntiedPositionalBias`)."""
         if attn_mask is None:
             length = x.shape[1]
             attn_mask = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()[None, None]
         additive = torch.zeros(attn_mask.shape, dtype=x.dtype, device=x.device).masked_fill(~attn_mask, MASKED)
+        if attn_bias is not None:
+            additive = additive + attn_bias
         return self.layers(x, additive, output_all_encoded_layers=False)[-1]
