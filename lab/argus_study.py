@@ -53,7 +53,7 @@ from lab.stats import mean_std, paired_difference
 
 STUDY = "argus"
 RESULTS = runs.RESULTS_DIR / STUDY
-CONFIGS = Path("lab") / "configs"
+CONFIGS = Path(__file__).resolve().parent / "configs"
 DATASETS = ("ml-100k", "ml-latest-small", "amazon-games")
 BUILTINS = ("SASRec", "LightSANs", "SASRecF")
 #: the class a built-in's row trains, where RecBole's own cannot finish a run here (``lab.baselines``)

@@ -719,3 +719,17 @@ def test_the_plateau_decay_probe_halves_the_learning_rate_after_each_stalled_val
     assert rates == [0.004, 0.002, 0.002, 0.002]
     with pytest.raises(ValueError, match="warmup_steps: 0"):
         _probe_model_and_trainer("ARGUSPlateauDecay", {"warmup_steps": 10})
+
+
+def test_epoch_time_trains_every_variant_each_round_and_writes_the_ratio_table(tmp_path, monkeypatch, capsys):
+    from lab import argus_study, epoch_time
+
+    monkeypatch.setattr(argus_study, "RESULTS", tmp_path)
+    small = ["hidden_size=8", "inner_size=16", "n_layers=1", "MAX_ITEM_LIST_LENGTH=10"]
+    epoch_time.main(["--variants", "position_encoding=added", "position_encoding=decoupled", "--rounds=1", "--set", *small])
+    table = (tmp_path / "epoch_time_ml-100k.md").read_text()
+    added, decoupled = (line for line in table.splitlines() if line.startswith("| position_encoding="))
+    assert added.endswith("| 1.000 |") and float(added.split("|")[2]) > 0
+    assert "decoupled" in decoupled and float(decoupled.split("|")[2]) > 0
+    with pytest.raises(SystemExit, match="every entry is KEY=YAML, got oops"):
+        epoch_time.main(["--variants", "oops"])
