@@ -247,6 +247,14 @@ def test_checkpoints_that_cannot_be_rebuilt_give_one_line(checkpoint, tmp_path):
     one_line(tmp_path / "old.pth", "do not fit WALS as this version builds it.*item_embedding")
 
 
+def test_a_checkpoint_written_before_a_key_existed_rebuilds_as_it_was_trained(checkpoint, tmp_path):
+    saved = load_checkpoint(checkpoint("ARGUS"))
+    del saved["config"].final_config_dict["position_encoding"]  # as ARGUS checkpoints before session 41
+    torch.save(saved, tmp_path / "before.pth")
+    model = Recommender.from_checkpoint(tmp_path / "before.pth").model
+    assert model.position_encoding == "added" and model.position_bias is None
+
+
 # ---------------------------------------------------------------- command line
 def test_cli_recommend_writes_the_table(checkpoint, tmp_path, capsys):
     output = tmp_path / "recs.csv"

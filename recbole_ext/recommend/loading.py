@@ -85,11 +85,23 @@ def _check_dataset_files(config, model_file):
         )
 
 
+#: keys a model gained after some of its checkpoints were written, with the value those checkpoints were trained
+#: under (the key's default may now choose otherwise): ARGUS's positions were added to the tokens before session 41
+KEYS_ADDED_LATER = {"ARGUS": {"position_encoding": "added"}}
+
+
+def _fill_keys_added_later(config):
+    for key, value in KEYS_ADDED_LATER.get(config["model"], {}).items():
+        if key not in config.final_config_dict:
+            config[key] = value
+
+
 def rebuild(checkpoint, model_file, data_path=None):
     """``(config, dataset, model, log)`` of a checkpoint, the model in eval mode on ``config['device']``."""
     config = checkpoint["config"]
     # Config.__init__ restores numpy aliases (np.long, ...) RecBole's models use; an unpickled Config skips it
     config.compatibility_settings()
+    _fill_keys_added_later(config)
     if data_path is not None:
         config["data_path"] = os.path.join(str(data_path), config["dataset"])
     _check_dataset_files(config, model_file)
