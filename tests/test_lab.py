@@ -721,7 +721,7 @@ def test_the_plateau_decay_probe_halves_the_learning_rate_after_each_stalled_val
         _probe_model_and_trainer("ARGUSPlateauDecay", {"warmup_steps": 10})
 
 
-def test_epoch_time_trains_every_variant_each_round_and_writes_the_ratio_table(tmp_path, monkeypatch, capsys):
+def test_epoch_time_trains_every_variant_each_round_and_writes_the_ratio_table(tmp_path, monkeypatch):
     from lab import argus_study, epoch_time
 
     monkeypatch.setattr(argus_study, "RESULTS", tmp_path)
