@@ -208,6 +208,8 @@ CORE_PROBES = (
     # auto, LightSANs' decoupled positions); before, they were added to the item tokens, as in SASRec
     ("positions added to the item tokens (SASRec's; the defaults of session 39)", {"position_encoding": "added"},
      "ARGUS"),
+    ("a learned bias of each event pair's distance beside the positions' bias (T5's and HSTU's relative bias)", {},
+     "ARGUSRelativePositions"),
 )
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),)

@@ -733,3 +733,30 @@ def test_epoch_time_trains_every_variant_each_round_and_writes_the_ratio_table(t
     assert "decoupled" in decoupled and float(decoupled.split("|")[2]) > 0
     with pytest.raises(SystemExit, match="every entry is KEY=YAML, got oops"):
         epoch_time.main(["--variants", "oops"])
+
+
+def test_the_relative_positions_probe_biases_each_pair_by_its_distance_inside_its_chunk():
+    from lab.probes.argus_relative_positions import distance_bias
+
+    table = torch.tensor([[0.0, 1.0, 2.0, 3.0], [0.0, 10.0, 20.0, 30.0]])  # 2 heads, distances 0-3
+    bias = distance_bias(table, PROBE_SEGMENTS)
+    assert bias.shape == (1, 2, 6, 6)
+    # the first chunk's third event is 1 and 2 events after the chunk's earlier ones; the second chunk restarts
+    assert bias[0, 0, 2, :3].tolist() == [2.0, 1.0, 0.0] and bias[0, 1, 4, 3:5].tolist() == [10.0, 0.0]
+
+
+def test_the_relative_positions_probe_starts_as_the_default_and_trains_its_table():
+    from recbole_ext.model.argus import ARGUS
+
+    id_only = {"feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False, "use_target_context": False}
+    model, _ = _probe_model_and_trainer("ARGUSRelativePositions", id_only)
+    assert model.position_encoding == "decoupled" and not model.distance_table.any()
+    model.eval()
+    tokens = model.item_tokens(PROBE_ITEMS)
+    positions = torch.randn_like(tokens)
+    hidden = model._run_encoder(tokens, PROBE_SEGMENTS, positions, 1)
+    assert torch.equal(hidden, ARGUS._run_encoder(model, tokens, PROBE_SEGMENTS, positions, 1))
+    (hidden * torch.randn_like(hidden)).sum().backward()
+    assert model.distance_table.grad[:, :3].abs().min() > 0  # distances 0-2 occur in the packed chunks
+    with pytest.raises(ValueError, match="position_encoding: decoupled"):
+        _probe_model_and_trainer("ARGUSRelativePositions", {**id_only, "position_encoding": "added"})
