@@ -210,6 +210,8 @@ CORE_PROBES = (
      "ARGUS"),
     ("a learned bias of each event pair's distance beside the positions' bias (T5's and HSTU's relative bias)", {},
      "ARGUSRelativePositions"),
+    ("each layer's own position maps for the positions' bias (LightSANs'; the default shares one, as TUPE)", {},
+     "ARGUSPerLayerPositions"),
 )
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),)

@@ -760,3 +760,22 @@ def test_the_relative_positions_probe_starts_as_the_default_and_trains_its_table
     assert model.distance_table.grad[:, :3].abs().min() > 0  # distances 0-2 occur in the packed chunks
     with pytest.raises(ValueError, match="position_encoding: decoupled"):
         _probe_model_and_trainer("ARGUSRelativePositions", {**id_only, "position_encoding": "added"})
+
+
+def test_the_per_layer_positions_probe_gives_each_layer_its_own_bias_and_the_default_when_they_agree():
+    from recbole_ext.model.argus import ARGUS
+
+    id_only = {"feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False, "use_target_context": False}
+    model, _ = _probe_model_and_trainer("ARGUSPerLayerPositions", id_only)
+    first, second = model.layer_position_biases
+    assert first is model.position_bias and second is not first
+    model.eval()
+    tokens = model.item_tokens(PROBE_ITEMS)
+    positions = torch.randn_like(tokens)
+    hidden = model._run_encoder(tokens, PROBE_SEGMENTS, positions, 1)
+    second.load_state_dict(first.state_dict())
+    assert not torch.allclose(hidden, model._run_encoder(tokens, PROBE_SEGMENTS, positions, 1))
+    assert torch.allclose(model._run_encoder(tokens, PROBE_SEGMENTS, positions, 1),
+                          ARGUS._run_encoder(model, tokens, PROBE_SEGMENTS, positions, 1), atol=1e-6)
+    with pytest.raises(ValueError, match="position_encoding: decoupled"):
+        _probe_model_and_trainer("ARGUSPerLayerPositions", {**id_only, "position_encoding": "added"})
