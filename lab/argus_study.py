@@ -238,6 +238,8 @@ DATASET_CORE_PROBES = {
         # RecBole's LightSANs has no causal mask: each prefix's events are read in the light of the later ones
         ("a window per target read without the causal mask, the target hidden (LightSANs' view of a prefix)",
          {"train_batch_size": 290}, "ARGUSBidirectionalWindows"),
+        ("4,096 uniform negatives (16 x; about 3 x a step's candidates, nearer the full softmax)",
+         {"uniform_negatives": 4096}, "ARGUS"),
     ),
 }
 
