@@ -775,7 +775,8 @@ def test_the_per_layer_positions_probe_gives_each_layer_its_own_bias_and_the_def
     hidden = model._run_encoder(tokens, PROBE_SEGMENTS, positions, 1)
     second.load_state_dict(first.state_dict())
     assert not torch.allclose(hidden, model._run_encoder(tokens, PROBE_SEGMENTS, positions, 1))
-    assert torch.allclose(model._run_encoder(tokens, PROBE_SEGMENTS, positions, 1),
-                          ARGUS._run_encoder(model, tokens, PROBE_SEGMENTS, positions, 1), atol=1e-6)
+    for segments in (PROBE_SEGMENTS, torch.tensor([[1, 1, 1, 1, 1, 0]])):  # packed, and one user a row
+        assert torch.allclose(model._run_encoder(tokens, segments, positions, 1),
+                              ARGUS._run_encoder(model, tokens, segments, positions, 1), atol=1e-6)
     with pytest.raises(ValueError, match="position_encoding: decoupled"):
         _probe_model_and_trainer("ARGUSPerLayerPositions", {**id_only, "position_encoding": "added"})

@@ -9,6 +9,7 @@ Recommendation", SIGIR 2021). This probe gives every layer of the post-LayerNorm
 the model's own; masks are unchanged.
 """
 
+import torch
 from torch import nn
 
 from recbole_ext.model.argus import ARGUS
@@ -34,6 +35,8 @@ class ARGUSPerLayerPositions(ARGUS):
 
     def _run_encoder(self, tokens, segments, positions, tokens_per_event):
         mask = self._attention_mask(segments, tokens_per_event)
+        if mask is None:  # one user a row: plain causal
+            mask = torch.ones(tokens.shape[1], tokens.shape[1], dtype=torch.bool, device=tokens.device).tril()[None, None]
         additive = tokens.new_zeros(mask.shape).masked_fill(~mask, MASKED)
         positions = positions.repeat_interleave(tokens_per_event, dim=1)
         hidden = tokens
