@@ -39,6 +39,7 @@ import sys
 import time
 from pathlib import Path
 
+import torch
 import yaml
 
 import recbole_ext  # noqa: F401  (registers ARGUS)
@@ -960,7 +961,10 @@ def main(argv=None):
     parser.add_argument("--model", default="ARGUS", help="row: ARGUS or a probe of lab.probes")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=YAML",
                         help="row: settings changed on top of the step's, e.g. feedback_loss_weights='{rating: 0.2}'")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (two runs of two threads each on 2 busy cores train ~10 x slower)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value options from sys.argv: it gets none of these
     register_probes()
     register_baselines()
