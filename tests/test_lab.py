@@ -26,6 +26,8 @@ def _quiet(data_path):
 #: two packed chunks and a padding slot, for the probes' token tests
 PROBE_ITEMS = torch.tensor([[3, 4, 5, 6, 7, 0]])
 PROBE_SEGMENTS = torch.tensor([[1, 1, 1, 2, 2, 0]])
+#: events that carry nothing but their items (no feedback, no time context)
+ID_ONLY = {"feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False, "use_target_context": False}
 
 
 def _probe_model_and_trainer(probe, overrides):
@@ -410,8 +412,7 @@ def test_the_input_dropout_probe_raises_only_the_input_tokens_dropout():
 
 
 def test_the_direct_item_token_probe_encodes_item_and_position_only_and_refuses_other_inputs():
-    id_only = {"feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False, "use_target_context": False}
-    model, _ = _probe_model_and_trainer("ARGUSDirectItemToken", id_only)
+    model, _ = _probe_model_and_trainer("ARGUSDirectItemToken", ID_ONLY)
     model.eval()
     items, segments = PROBE_ITEMS, PROBE_SEGMENTS
     vectors = model.item_tokens(items)
@@ -453,9 +454,8 @@ def test_the_added_event_token_probe_sums_item_context_and_feedback_without_the_
 def test_the_sasrec_model_probes_score_the_hidden_state_against_the_tied_embeddings_at_a_fixed_temperature(probe, encoder):
     from lab.probes.argus_direct_item_token import ARGUSDirectItemToken
 
-    id_only = {"feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False, "use_target_context": False,
-               "item_output": "tied", "temperature_init": 1.0, "norm_first": True}
-    model, _ = _probe_model_and_trainer(probe, id_only)
+    sasrec_model = {**ID_ONLY, "item_output": "tied", "temperature_init": 1.0, "norm_first": True}
+    model, _ = _probe_model_and_trainer(probe, sasrec_model)
     model.eval()
     assert type(model)._encode is ARGUSDirectItemToken._encode and type(model.encoder).__name__ == encoder
     segments = PROBE_SEGMENTS
@@ -468,7 +468,7 @@ def test_the_sasrec_model_probes_score_the_hidden_state_against_the_tied_embeddi
     assert torch.equal(model.item_vectors(), model.item_embedding.weight)
     assert float(model.temperature()) == 1.0 and not model.log_temperature.requires_grad
     with pytest.raises(ValueError, match="item_output: tied"):
-        _probe_model_and_trainer(probe, {**id_only, "item_output": "projected"})
+        _probe_model_and_trainer(probe, {**sasrec_model, "item_output": "projected"})
 
 
 def test_target_gaps_groups_every_gap_once_by_whole_seconds():
@@ -748,8 +748,7 @@ def test_the_relative_positions_probe_biases_each_pair_by_its_distance_inside_it
 def test_the_relative_positions_probe_starts_as_the_default_and_trains_its_table():
     from recbole_ext.model.argus import ARGUS
 
-    id_only = {"feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False, "use_target_context": False}
-    model, _ = _probe_model_and_trainer("ARGUSRelativePositions", id_only)
+    model, _ = _probe_model_and_trainer("ARGUSRelativePositions", ID_ONLY)
     assert model.position_encoding == "decoupled" and not model.distance_table.any()
     model.eval()
     tokens = model.item_tokens(PROBE_ITEMS)
@@ -759,14 +758,13 @@ def test_the_relative_positions_probe_starts_as_the_default_and_trains_its_table
     (hidden * torch.randn_like(hidden)).sum().backward()
     assert model.distance_table.grad[:, :3].abs().min() > 0  # distances 0-2 occur in the packed chunks
     with pytest.raises(ValueError, match="position_encoding: decoupled"):
-        _probe_model_and_trainer("ARGUSRelativePositions", {**id_only, "position_encoding": "added"})
+        _probe_model_and_trainer("ARGUSRelativePositions", {**ID_ONLY, "position_encoding": "added"})
 
 
 def test_the_per_layer_positions_probe_gives_each_layer_its_own_bias_and_the_default_when_they_agree():
     from recbole_ext.model.argus import ARGUS
 
-    id_only = {"feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False, "use_target_context": False}
-    model, _ = _probe_model_and_trainer("ARGUSPerLayerPositions", id_only)
+    model, _ = _probe_model_and_trainer("ARGUSPerLayerPositions", ID_ONLY)
     first, second = model.layer_position_biases
     assert first is model.position_bias and second is not first
     model.eval()
@@ -779,4 +777,4 @@ def test_the_per_layer_positions_probe_gives_each_layer_its_own_bias_and_the_def
         assert torch.allclose(model._run_encoder(tokens, segments, positions, 1),
                               ARGUS._run_encoder(model, tokens, segments, positions, 1), atol=1e-6)
     with pytest.raises(ValueError, match="position_encoding: decoupled"):
-        _probe_model_and_trainer("ARGUSPerLayerPositions", {**id_only, "position_encoding": "added"})
+        _probe_model_and_trainer("ARGUSPerLayerPositions", {**ID_ONLY, "position_encoding": "added"})
