@@ -215,7 +215,10 @@ CORE_PROBES = (
      "ARGUSPerLayerPositions"),
 )
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
-SAMPLED_SOFTMAX_PROBES = (("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),)
+SAMPLED_SOFTMAX_PROBES = (
+    ("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),
+    ("exact full softmax with labels smoothed by 0.1", {"softmax": "full"}, "ARGUSLabelSmoothing"),
+)
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one
 DATASET_CORE_PROBES = {

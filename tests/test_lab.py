@@ -778,3 +778,29 @@ def test_the_per_layer_positions_probe_gives_each_layer_its_own_bias_and_the_def
                               ARGUS._run_encoder(model, tokens, segments, positions, 1), atol=1e-6)
     with pytest.raises(ValueError, match="position_encoding: decoupled"):
         _probe_model_and_trainer("ARGUSPerLayerPositions", {**ID_ONLY, "position_encoding": "added"})
+
+
+def test_the_label_smoothing_probe_is_the_exact_softmax_at_zero_and_spreads_only_over_candidates():
+    import torch.nn.functional as F
+
+    from lab.probes.argus_label_smoothing import smoothed_cross_entropy
+    from recbole_ext.model.argus import full_softmax_loss
+
+    logits, targets = torch.randn(4, 6), torch.tensor([0, 2, 5, 1])
+    assert torch.allclose(smoothed_cross_entropy(logits, targets, 0.0), F.cross_entropy(logits, targets))
+    assert torch.allclose(smoothed_cross_entropy(logits, targets, 0.1),
+                          F.cross_entropy(logits, targets, label_smoothing=0.1))
+    excluded = torch.zeros(4, 6, dtype=torch.bool)
+    excluded[:, 3] = True  # no row's target
+    kept = torch.tensor([0, 1, 2, 4, 5])
+    assert torch.allclose(smoothed_cross_entropy(logits, targets, 0.1, excluded),
+                          F.cross_entropy(logits[:, kept], torch.tensor([0, 2, 4, 1]), label_smoothing=0.1))
+    query, vectors = torch.randn(4, 3), torch.randn(7, 3)
+    assert torch.allclose(smoothed_cross_entropy(query @ vectors[1:].T / 0.5, targets, 0.0),
+                          full_softmax_loss(query, vectors, targets + 1, torch.tensor(0.5)))
+
+
+def test_the_label_smoothing_probe_needs_the_full_softmax():
+    _probe_model_and_trainer("ARGUSLabelSmoothing", {**ID_ONLY, "softmax": "full"})
+    with pytest.raises(ValueError, match="softmax: full"):
+        _probe_model_and_trainer("ARGUSLabelSmoothing", {**ID_ONLY, "softmax": "sampled"})
