@@ -4,7 +4,7 @@
 
 Every variant (one ``KEY=YAML`` on top of the ablation row ``--step``, 0: id-only) is built once; then each
 round trains one epoch of every variant in turn, so a slow spell of the shared CPU falls on all of them alike.
-One torch thread. The table (``results/argus/epoch_time_<dataset>.md``): each epoch's seconds, their median and
+One torch thread. The table (``results/argus/epoch_time_<dataset>.md``, or ``--name``): each epoch's seconds, their median and
 the ratio of medians to the first variant.
 """
 
@@ -62,6 +62,7 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="+", required=True, metavar="KEY=YAML")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=YAML", help="settings every variant shares")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--name", help="the table's name under results/argus/ (default: epoch_time_<dataset>)")
     given = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(given)
     sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value options from sys.argv: it gets none of these
@@ -78,7 +79,7 @@ def main(argv=None):
         for variant, setting in variants.items()
     }
     command = "python -m lab.epoch_time " + " ".join(given)
-    print(argus_study.write_table(f"epoch_time_{args.dataset}", table_rows(epoch_seconds(built, args.rounds)), command))
+    print(argus_study.write_table(args.name or f"epoch_time_{args.dataset}", table_rows(epoch_seconds(built, args.rounds)), command))
     return 0
 
 
