@@ -4,8 +4,8 @@
 
 Every variant (one ``KEY=YAML`` on top of the ablation row ``--step``, 0: id-only) is built once; then each
 round trains one epoch of every variant in turn, so a slow spell of the shared CPU falls on all of them alike.
-One torch thread. The table (``results/argus/epoch_time_<dataset>.md``, or ``--name``): each epoch's seconds, their median and
-the ratio of medians to the first variant.
+One torch thread. The table (``results/argus/epoch_time_<dataset>.md``, or ``--name``): each epoch's seconds,
+their median and the ratio of medians to the first variant.
 """
 
 import argparse
@@ -79,7 +79,8 @@ def main(argv=None):
         for variant, setting in variants.items()
     }
     command = "python -m lab.epoch_time " + " ".join(given)
-    print(argus_study.write_table(args.name or f"epoch_time_{args.dataset}", table_rows(epoch_seconds(built, args.rounds)), command))
+    name = args.name or f"epoch_time_{args.dataset}"
+    print(argus_study.write_table(name, table_rows(epoch_seconds(built, args.rounds)), command))
     return 0
 
 
