@@ -735,6 +735,18 @@ def test_epoch_time_trains_every_variant_each_round_and_writes_the_ratio_table(t
         epoch_time.main(["--variants", "oops"])
 
 
+def test_epoch_time_times_a_builtin_first_and_gives_the_ratios_to_it(tmp_path, monkeypatch):
+    from lab import argus_study, epoch_time
+
+    monkeypatch.setattr(argus_study, "RESULTS", tmp_path)
+    small = {"hidden_size": 8, "inner_size": 16, "n_layers": 1, "MAX_ITEM_LIST_LENGTH": 10, "train_batch_size": 4096}
+    monkeypatch.setattr(argus_study, "OVERRIDES", {**argus_study.OVERRIDES, **small})
+    epoch_time.main(["--builtins", "SASRec", "--variants", "softmax=auto", "--rounds=1", "--name=builtin"])
+    sasrec, argus = (line for line in (tmp_path / "builtin.md").read_text().splitlines()[4:] if line.startswith("| "))
+    assert sasrec.startswith("| SASRec (RecBole) |") and sasrec.endswith("| 1.000 |")
+    assert argus.startswith("| softmax=auto |") and float(argus.split("|")[-2]) > 0
+
+
 def test_the_relative_positions_probe_biases_each_pair_by_its_distance_inside_its_chunk():
     from lab.probes.argus_relative_positions import distance_bias
 
