@@ -218,16 +218,15 @@ CORE_PROBES = (
 SAMPLED_SOFTMAX_PROBES = (
     ("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),
     ("exact full softmax with labels smoothed by 0.1", {"softmax": "full"}, "ARGUSLabelSmoothing"),
-    ("exact full softmax with labels smoothed by 0.05", {"softmax": "full"}, "ARGUSLightLabelSmoothing"),
 )
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one
 DATASET_CORE_PROBES = {
     "ml-100k": (
         ("labels smoothed by 0.1 (on the exact full softmax the defaults train here)", {}, "ARGUSLabelSmoothing"),
-        ("labels smoothed by 0.05", {}, "ARGUSLightLabelSmoothing"),
     ),
     "ml-latest-small": SAMPLED_SOFTMAX_PROBES + (
+        ("exact full softmax with labels smoothed by 0.05", {"softmax": "full"}, "ARGUSLightLabelSmoothing"),
         ("SASRec's model on one pass, its dropout, learning rate and loss (the exact full softmax)",
          {**SASREC_MODEL_TRAINING, "softmax": "full"}, "ARGUSSASRecModel"),
     ),
