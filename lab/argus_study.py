@@ -218,6 +218,8 @@ CORE_PROBES = (
 SAMPLED_SOFTMAX_PROBES = (
     ("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),
     ("exact full softmax with labels smoothed by 0.1", {"softmax": "full"}, "ARGUSLabelSmoothing"),
+    ("exact full softmax with the sampled softmax's log Q subtracted from every logit", {"softmax": "full"},
+     "ARGUSLogQFullSoftmax"),
 )
 #: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
 #: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one
