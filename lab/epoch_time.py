@@ -36,7 +36,8 @@ def build(model, dataset, files, overrides):
 
 def build_argus(dataset, settings):
     """ARGUS with ``settings`` on ``dataset``: (trainer, training data)."""
-    return build("ARGUS", dataset, argus_study.model_files("ARGUS", dataset), argus_study.as_overrides(dataset, settings))
+    files = argus_study.model_files("ARGUS", dataset)
+    return build("ARGUS", dataset, files, argus_study.as_overrides(dataset, settings))
 
 
 def build_builtin(model, dataset):
