@@ -226,6 +226,8 @@ SAMPLED_SOFTMAX_PROBES = (
 DATASET_CORE_PROBES = {
     "ml-100k": (
         ("labels smoothed by 0.1 (on the exact full softmax the defaults train here)", {}, "ARGUSLabelSmoothing"),
+        ("the sampled softmax's log Q subtracted from every logit of the exact softmax the defaults train here", {},
+         "ARGUSLogQFullSoftmax"),
     ),
     "ml-latest-small": SAMPLED_SOFTMAX_PROBES + (
         ("exact full softmax with labels smoothed by 0.05", {"softmax": "full"}, "ARGUSLightLabelSmoothing"),
