@@ -47,7 +47,7 @@ def build_builtin(model, dataset):
 
 
 def epoch_seconds(built, rounds):
-    """``{variant: [seconds of each round's epoch]}``, the variants trained in turn every round."""
+    """``{row: [seconds of each round's epoch]}``, the rows (built-ins, then variants) trained in turn every round."""
     seconds = {variant: [] for variant in built}
     for epoch in range(rounds):
         for variant, (trainer, train_data) in built.items():
