@@ -124,13 +124,15 @@ SASREC_DROPOUT = {"hidden_dropout_prob": 0.5, "attn_dropout_prob": 0.5}
 PRE_LN = {"norm_first": True}
 #: the post-LayerNorm probes below were measured without a warm-up (``warmup_steps: auto`` gives them one now)
 NO_WARMUP = {"warmup_steps": 0}
+#: SASRec's loss: the exact softmax, no log Q (the defaults' exact softmax subtracts it, ``full_softmax_log_q``)
+SASREC_LOSS = {"softmax": "full", "full_softmax_log_q": False}
 SASREC_SCORING = {"item_output": "tied", "query_head": "linear"}
 #: SASRec's scoring as ARGUSSASRecModel (lab.probes) runs it: the tied item embeddings, logits as raw dot products
 SASREC_MODEL_SCORING = {"item_output": "tied", "temperature_init": 1.0, **NO_WARMUP}
 SASREC_MODEL_TRAINING = {**SASREC_MODEL_SCORING, **SASREC_DROPOUT, "learning_rate": 0.001}
 #: SASRec's choices together (besides its batch, which each layout sets): scoring, dropout, learning rate, the exact
 #: full softmax, no weight average, temperature 1 (SASRec's logits are raw dot products)
-SASREC_RECIPE = {**SASREC_SCORING, **SASREC_DROPOUT, "learning_rate": 0.001, "softmax": "full", "ema_decay": 0,
+SASREC_RECIPE = {**SASREC_SCORING, **SASREC_DROPOUT, "learning_rate": 0.001, **SASREC_LOSS, "ema_decay": 0,
                  "temperature_init": 1.0}
 #: (label, overrides of the id-only row, model: ARGUS or a probe of ``lab.probes``)
 CORE_PROBES = (
@@ -216,23 +218,25 @@ CORE_PROBES = (
 )
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (
-    ("exact full softmax (SASRec's loss)", {"softmax": "full"}, "ARGUS"),
-    ("exact full softmax with labels smoothed by 0.1", {"softmax": "full"}, "ARGUSLabelSmoothing"),
-    ("exact full softmax with the sampled softmax's log Q subtracted from every logit", {"softmax": "full"},
-     "ARGUSLogQFullSoftmax"),
+    ("exact full softmax less the sampled softmax's log Q (the defaults' loss up to full_softmax_max_items)",
+     {"softmax": "full"}, "ARGUS"),
+    ("exact full softmax (SASRec's loss)", SASREC_LOSS, "ARGUS"),
+    ("exact full softmax with labels smoothed by 0.1", SASREC_LOSS, "ARGUSLabelSmoothing"),
 )
-#: probes only where they change something: ml-100k's 1,682 items are under ``full_softmax_max_items``, so its
-#: defaults already train with the exact full softmax (SASRec's loss); the larger catalogues use the sampled one
+#: probes of the exact softmax the defaults train on catalogues up to ``full_softmax_max_items`` (ml-100k's 1,682
+#: items, ml-latest-small's 9.7k), whose logits carry the sampled softmax's log Q since session 45
+EXACT_SOFTMAX_PROBES = (
+    ("no log Q on the exact softmax (SASRec's loss; the defaults before session 45)", {"full_softmax_log_q": False},
+     "ARGUS"),
+    ("labels smoothed by 0.1 on the exact softmax without log Q", {}, "ARGUSLabelSmoothing"),
+)
 DATASET_CORE_PROBES = {
-    "ml-100k": (
-        ("labels smoothed by 0.1 (on the exact full softmax the defaults train here)", {}, "ARGUSLabelSmoothing"),
-        ("the sampled softmax's log Q subtracted from every logit of the exact softmax the defaults train here", {},
-         "ARGUSLogQFullSoftmax"),
-    ),
-    "ml-latest-small": SAMPLED_SOFTMAX_PROBES + (
-        ("exact full softmax with labels smoothed by 0.05", {"softmax": "full"}, "ARGUSLightLabelSmoothing"),
+    "ml-100k": EXACT_SOFTMAX_PROBES,
+    "ml-latest-small": EXACT_SOFTMAX_PROBES + (
+        ("the logQ-corrected sampled softmax (the defaults of sessions 41-44 here)", {"softmax": "sampled"}, "ARGUS"),
+        ("labels smoothed by 0.05 on the exact softmax without log Q", {}, "ARGUSLightLabelSmoothing"),
         ("SASRec's model on one pass, its dropout, learning rate and loss (the exact full softmax)",
-         {**SASREC_MODEL_TRAINING, "softmax": "full"}, "ARGUSSASRecModel"),
+         {**SASREC_MODEL_TRAINING, **SASREC_LOSS}, "ARGUSSASRecModel"),
     ),
     # amazon-games' windows are short (~7 to a packed 50-slot row), so 2,048 rows would be ~14,600 targets a step
     # and ~23 steps an epoch; 290 rows give SASRec's ~2,048 targets a step
@@ -241,7 +245,7 @@ DATASET_CORE_PROBES = {
         ("a window per target, ~2,048 targets a step (SASRec's layout and batch)", {"train_batch_size": 290},
          "ARGUSWindowPerTarget"),
         ("a window per target, ~2,048 targets a step, exact full softmax (SASRec's layout, batch and loss)",
-         {"train_batch_size": 290, "softmax": "full"}, "ARGUSWindowPerTarget"),
+         {"train_batch_size": 290, **SASREC_LOSS}, "ARGUSWindowPerTarget"),
         ("SASRec's recipe on SASRec's layout (a window per target, ~2,048 targets a step, its encoder, scoring, "
          "dropout, learning rate, full softmax)",
          {**SASREC_RECIPE, "train_batch_size": 290}, "ARGUSSASRecWindows"),

@@ -168,8 +168,22 @@ def test_full_softmax_equals_sampled_softmax_with_every_item_and_no_log_q():
     assert float(partial) < float(full)
 
 
-def test_model_full_softmax_is_the_catalogue_cross_entropy(data_dir, tmp_path):
-    config = _config(data_dir, tmp_path, softmax="full", loss_excludes_history=False)
+def test_full_softmax_with_log_q_is_the_sampled_softmax_with_every_item_a_candidate():
+    generator = torch.Generator().manual_seed(3)
+    query, vectors = torch.randn(5, 4, generator=generator), torch.randn(9, 4, generator=generator)
+    positives, temperature = torch.tensor([1, 3, 3, 8, 5]), torch.tensor(0.5)
+    log_q = torch.log(torch.rand(9, generator=generator))
+    corrected = full_softmax_loss(query, vectors, positives, temperature, log_q=log_q)
+    assert torch.allclose(corrected, sampled_softmax_loss(query, vectors, positives, torch.arange(1, 9), log_q, temperature))
+    exact = full_softmax_loss(query, vectors, positives, temperature)
+    assert torch.allclose(full_softmax_loss(query, vectors, positives, temperature, log_q=torch.full((9,), -2.0)), exact)
+    assert not torch.allclose(corrected, exact)  # a correction that varies by item changes the loss
+
+
+@pytest.mark.parametrize("log_q_on", [True, False])
+def test_model_full_softmax_is_the_catalogue_cross_entropy(data_dir, tmp_path, log_q_on):
+    """The exact softmax over every item, its logits less the step's log Q (``full_softmax_log_q``) or not."""
+    config = _config(data_dir, tmp_path, softmax="full", loss_excludes_history=False, full_softmax_log_q=log_q_on)
     _, train, _, _, model = _prepare(config)
     assert model.softmax == "full"
     model.eval()
@@ -179,6 +193,10 @@ def test_model_full_softmax_is_the_catalogue_cross_entropy(data_dir, tmp_path):
         present = batch[model.ITEM_SEQ] > 0
         positives = batch[model.ITEM_SEQ][present]
         logits = queries[present] @ model.item_vectors().T / model.temperature()
+        if log_q_on:  # the probability that one step's sampled softmax draws each item (Yi et al., 2019)
+            probs = model.target_item_probs
+            drawn = 1 - (1 - probs) ** len(positives) * (1 - 1 / (model.n_items - 1)) ** model.uniform_negatives
+            logits = logits - torch.log(drawn)
         expected = F.cross_entropy(logits[:, 1:], positives - 1)
         next_item_loss = model.calculate_loss(batch)[0]
     assert float(next_item_loss) == pytest.approx(float(expected), rel=1e-5)
@@ -196,6 +214,7 @@ def test_softmax_mode_is_chosen_by_catalogue_size(mode, max_items, expected):
     [
         ("softmax", {"softmax": "exact"}),
         ("full_softmax_max_items", {"full_softmax_max_items": -1}),
+        ("full_softmax_log_q", {"full_softmax_log_q": "yes"}),
         ("history_negatives", {"history_negatives": True, "softmax": "full"}),
         ("loss_excludes_history", {"loss_excludes_history": True, "history_negatives": True, "softmax": "sampled"}),
         ("loss_excludes_history", {"loss_excludes_history": "yes"}),
@@ -281,11 +300,8 @@ def test_loss_excludes_history_leaves_out_each_targets_earlier_items_of_its_chun
         vectors, temperature = model.item_vectors(), float(model.temperature())
     present = items > 0
     positives = items[present]
-    if softmax == "full":
-        candidates, log_q = list(range(1, model.n_items)), torch.zeros(model.n_items)
-    else:
-        candidates = torch.unique(positives).tolist()
-        log_q = log_expected_count(model.target_item_probs, len(positives), 0, model.n_items - 1)
+    log_q = log_expected_count(model.target_item_probs, len(positives), 0, model.n_items - 1)
+    candidates = list(range(1, model.n_items)) if softmax == "full" else torch.unique(positives).tolist()
     by_hand = []
     for b, t in present.nonzero().tolist():
         positive = int(items[b, t])
@@ -808,9 +824,10 @@ DECOUPLED = {"norm_first": False, "position_encoding": "decoupled"}
     [("full", {}), ("simplified", {}), ("simplified", SASREC_MODEL), ("simplified", ID_ONLY), ("full", DECOUPLED)],
 )
 def test_packed_row_equals_its_unpacked_rows(data_dir, tmp_path, variant, model_settings):
-    """Same outputs at every position and the same loss (feedback and time context on)."""
+    """Same outputs at every position and the same loss (feedback and time context on). The log Q
+    correction is off: it depends on the step's number of targets, a packed row's or each chunk's."""
     config = _config(data_dir, tmp_path, argus_variant=variant, softmax="full", loss_excludes_history=False,
-                     **model_settings)
+                     full_softmax_log_q=False, **model_settings)
     _, train, _, _, model = _prepare(config)
     model.eval()
     packed = _packed_row(train)

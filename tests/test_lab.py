@@ -812,26 +812,6 @@ def test_the_label_smoothing_probe_is_the_exact_softmax_at_zero_and_spreads_only
                           full_softmax_loss(query, vectors, targets + 1, torch.tensor(0.5)))
 
 
-def test_the_log_q_probe_is_the_sampled_softmax_with_every_item_a_candidate():
-    from lab.probes.argus_logq_full_softmax import log_q_corrected_full_softmax_loss
-    from recbole_ext.model.argus import full_softmax_loss, sampled_softmax_loss
-
-    generator = torch.Generator().manual_seed(3)
-    query, vectors = torch.randn(5, 4, generator=generator), torch.randn(9, 4, generator=generator)
-    positives, temperature = torch.tensor([1, 3, 3, 8, 5]), torch.tensor(0.5)
-    log_q = torch.log(torch.rand(9, generator=generator))
-    corrected = log_q_corrected_full_softmax_loss(query, vectors, positives, temperature, log_q)
-    sampled = sampled_softmax_loss(query, vectors, positives, torch.arange(1, 9), log_q, temperature)
-    assert torch.allclose(corrected, sampled)
-    exact = full_softmax_loss(query, vectors, positives, temperature)
-    constant = torch.full((9,), -2.0)  # the same correction for every item cancels out
-    assert torch.allclose(log_q_corrected_full_softmax_loss(query, vectors, positives, temperature, constant), exact)
-    assert not torch.allclose(corrected, exact)
-    _probe_model_and_trainer("ARGUSLogQFullSoftmax", {**ID_ONLY, "softmax": "full"})
-    with pytest.raises(ValueError, match="softmax: full"):
-        _probe_model_and_trainer("ARGUSLogQFullSoftmax", {**ID_ONLY, "softmax": "sampled"})
-
-
 def test_the_label_smoothing_probe_needs_the_full_softmax():
     _probe_model_and_trainer("ARGUSLabelSmoothing", {**ID_ONLY, "softmax": "full"})
     with pytest.raises(ValueError, match="softmax: full"):

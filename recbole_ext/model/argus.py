@@ -17,7 +17,10 @@ every position in one causal transformer pass:
   sampled softmax over in-batch and uniformly drawn items corrected by
   :math:`\log Q` (Yi et al., "Sampling-Bias-Corrected Neural Modeling for
   Large Corpus Item Recommendations", RecSys 2019), both scaled by a learned
-  temperature :math:`T = e^{\tau}` clipped to [0.01, 100];
+  temperature :math:`T = e^{\tau}` clipped to [0.01, 100]. The exact softmax
+  subtracts the same :math:`\log Q` from its logits (``full_softmax_log_q``:
+  the sampled softmax with every item a candidate), which keeps popular items'
+  scores where the sampled loss leaves them (docs/models/ARGUS.md, sessions 44-45);
 * feedback prediction, :math:`P(feedback_t \mid history_{<t}, context_t, item_t)`,
   one pointwise loss per feedback signal (BCE for binary, MSE for real).
 
@@ -154,15 +157,18 @@ def sampled_softmax_loss(
     return (torch.logsumexp(all_logits, dim=1) - positive_logits).mean()
 
 
-def full_softmax_loss(query, item_vectors, positives, temperature, excluded=None):
+def full_softmax_loss(query, item_vectors, positives, temperature, excluded=None, log_q=None):
     r"""Mean exact softmax cross-entropy over every real item (ids ``1..n_items-1``).
 
     :math:`-s(u, p) + \log \sum_{i \ge 1} e^{s(u, i)}` with :math:`s(u, i) = u^\top v_i / T`:
     the loss RecBole's SASRec trains with (``loss_type: CE``), scaled by ARGUS's temperature.
-    No logQ correction: nothing is sampled. ``excluded`` (``[M, n_items - 1]`` bool, optional):
-    items left out of a row's softmax.
+    ``log_q`` (``[n_items]``, optional) is subtracted from every logit, :math:`s(u, i) - \log Q(i)`:
+    :func:`sampled_softmax_loss` with every item a candidate (``full_softmax_log_q``).
+    ``excluded`` (``[M, n_items - 1]`` bool, optional): items left out of a row's softmax.
     """
     logits = query @ item_vectors[1:].T / temperature
+    if log_q is not None:
+        logits = logits - log_q[1:]
     if excluded is not None:
         logits = logits.masked_fill(excluded, float("-inf"))
     return F.cross_entropy(logits, positives - 1)
@@ -286,6 +292,7 @@ class ARGUS(SequentialRecommender):
         self.time_context = config["time_context"]
         self.uniform_negatives = config["uniform_negatives"]
         self.softmax = resolve_softmax(config["softmax"], self.n_items, config["full_softmax_max_items"])
+        self.full_softmax_log_q = config["full_softmax_log_q"]
         self.history_negatives = config["history_negatives"]
         if self.history_negatives and self.softmax == "full":
             raise ValueError(
@@ -743,19 +750,22 @@ class ARGUS(SequentialRecommender):
         return logits.masked_fill(~valid, float("-inf"))
 
     def next_item_loss(self, queries, positives, history_logits=None, earlier=None):
-        """Exact softmax over the catalogue (``softmax`` resolved to ``full``) or the
-        logQ-corrected sampled softmax; ``earlier`` (``[M, L]`` item ids, 0: none): items
+        """Exact softmax over the catalogue (``softmax`` resolved to ``full``; logQ-corrected
+        when ``full_softmax_log_q``) or the logQ-corrected sampled softmax; ``earlier`` (``[M, L]`` item ids, 0: none): items
         each row's softmax leaves out (``loss_excludes_history``)."""
-        if self.softmax == "full":
-            every_item = torch.arange(1, self.n_items, device=positives.device)
-            excluded = None if earlier is None else history_candidate_mask(every_item, earlier, positives)
-            return full_softmax_loss(queries, self.item_vectors(), positives, self.temperature(), excluded)
-        in_batch = torch.unique(positives)
-        uniform = torch.randint(1, self.n_items, (self.uniform_negatives,), device=positives.device)
-        candidates = torch.unique(torch.cat([in_batch, uniform]))
         log_q = log_expected_count(
             self.target_item_probs, len(positives), self.uniform_negatives, self.n_items - 1
         )
+        if self.softmax == "full":
+            every_item = torch.arange(1, self.n_items, device=positives.device)
+            excluded = None if earlier is None else history_candidate_mask(every_item, earlier, positives)
+            return full_softmax_loss(
+                queries, self.item_vectors(), positives, self.temperature(), excluded,
+                log_q if self.full_softmax_log_q else None,
+            )
+        in_batch = torch.unique(positives)
+        uniform = torch.randint(1, self.n_items, (self.uniform_negatives,), device=positives.device)
+        candidates = torch.unique(torch.cat([in_batch, uniform]))
         # output vectors of the candidates only (every positive is one of them), indexed locally
         local_positives = torch.searchsorted(candidates, positives)
         return sampled_softmax_loss(
