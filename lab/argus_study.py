@@ -221,7 +221,7 @@ SAMPLED_SOFTMAX_PROBES = (
     ("exact full softmax less the sampled softmax's log Q (the defaults' loss up to full_softmax_max_items)",
      {"softmax": "full"}, "ARGUS"),
     ("exact full softmax (SASRec's loss)", SASREC_LOSS, "ARGUS"),
-    ("exact full softmax with labels smoothed by 0.1", SASREC_LOSS, "ARGUSLabelSmoothing"),
+    ("exact full softmax (no log Q) with labels smoothed by 0.1", {"softmax": "full"}, "ARGUSLabelSmoothing"),
 )
 #: probes of the exact softmax the defaults train on catalogues up to ``full_softmax_max_items`` (ml-100k's 1,682
 #: items, ml-latest-small's 9.7k), whose logits carry the sampled softmax's log Q since session 45
