@@ -450,6 +450,33 @@ def test_the_added_event_token_probe_sums_item_context_and_feedback_without_the_
         model._encode(vectors, context, feedback, segments)
 
 
+def test_the_core_event_token_probe_adds_context_and_feedback_to_the_id_only_cores_token():
+    from recbole_ext.model.layers import segment_positions
+
+    core = {"norm_first": False, "position_encoding": "decoupled", "query_head": "hidden"}
+    model, _ = _probe_model_and_trainer("ARGUSCoreEventToken", core)
+    model.eval()
+    assert model.position_bias is not None and type(model.encoder).__name__ == "PostLNEncoder"
+    segments = PROBE_SEGMENTS
+    vectors = model.item_tokens(PROBE_ITEMS)
+    context, feedback = torch.randn_like(vectors), torch.randn_like(vectors)
+    hidden = model._encode(vectors, context, feedback, segments)
+    # only the sum of the three reaches the encoder; the positions only as the attention bias
+    assert torch.allclose(hidden, model._encode(context, feedback, vectors, segments), atol=1e-6)
+    tokens = model.input_norm(vectors + context + feedback)
+    positions = model.position_embedding(segment_positions(segments))
+    assert torch.allclose(hidden, model._run_encoder(tokens, segments, positions, 1), atol=1e-6)
+    assert not torch.allclose(hidden, model.encoder(tokens, model._attention_mask(segments, 1)), atol=1e-4)
+    model.train()
+    model._encode(vectors, context, feedback, segments).sum().backward()
+    assert all(parameter.grad is None for parameter in model.event_fusion.parameters())
+    added, _ = _probe_model_and_trainer("ARGUSCoreEventToken", {})  # the default encoder: positions added
+    added.eval()
+    tokens = vectors + context + feedback + added.position_embedding(segment_positions(segments))
+    expected = added.encoder(added.input_norm(tokens), added._attention_mask(segments, 1))
+    assert torch.allclose(added._encode(vectors, context, feedback, segments), expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("probe,encoder", [("ARGUSSASRecModel", "PostLNEncoder"), ("ARGUSHiddenQuery", "CausalTransformerEncoder")])
 def test_the_sasrec_model_probes_score_the_hidden_state_against_the_tied_embeddings_at_a_fixed_temperature(probe, encoder):
     from lab.probes.argus_direct_item_token import ARGUSDirectItemToken
