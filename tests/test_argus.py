@@ -220,6 +220,7 @@ def test_softmax_mode_is_chosen_by_catalogue_size(mode, max_items, expected):
         ("loss_excludes_history", {"loss_excludes_history": "yes"}),
         ("query_head", {"query_head": "attention"}),
         ("norm_first", {"norm_first": "yes"}),
+        ("event_token", {"event_token": "fused"}),
         ("position_encoding", {"position_encoding": "rotary"}),
         ("position_encoding", {"position_encoding": "decoupled", "norm_first": True}),
         ("warmup_steps", {"warmup_steps": "soon"}),
@@ -652,8 +653,11 @@ ID_ONLY = {"feedback_fields": {}, "feedback_loss_weights": {}, "time_context": F
 SASREC_MODEL = {"query_head": "hidden", "norm_first": False}
 
 
-@pytest.mark.parametrize("overrides, fuses", [(ID_ONLY, False), ({}, True), ({**ID_ONLY, "time_context": True}, True)])
-def test_an_item_only_event_is_its_item_token_and_other_events_are_fused(data_dir, tmp_path, overrides, fuses):
+@pytest.mark.parametrize(
+    "overrides, fuses",
+    [(ID_ONLY, False), ({}, False), ({"event_token": "linear"}, True), ({**ID_ONLY, "event_token": "linear"}, False)],
+)
+def test_an_event_token_is_its_item_token_plus_its_context_and_feedback_unless_fused(data_dir, tmp_path, overrides, fuses):
     config = _config(data_dir, tmp_path, position_encoding="added", **overrides)
     _, _, _, _, model = _prepare(config)
     model.eval()
@@ -663,10 +667,22 @@ def test_an_item_only_event_is_its_item_token_and_other_events_are_fused(data_di
     context, feedback = torch.randn_like(vectors), torch.randn_like(vectors)
     with torch.no_grad():
         hidden = model._encode(vectors, context, feedback, segments)
-        item_only = vectors + model.position_embedding(segment_positions(segments))
-        expected = model.encoder(model.input_norm(item_only), model._attention_mask(segments, 1))
+        summed = vectors + context + feedback + model.position_embedding(segment_positions(segments))
+        expected = model.encoder(model.input_norm(summed), model._attention_mask(segments, 1))
+        swapped = model._encode(context, feedback, vectors, segments)
     assert (model.event_fusion is not None) == fuses
     assert torch.allclose(hidden, expected, atol=1e-6) != fuses
+    assert torch.allclose(hidden, swapped, atol=1e-6) != fuses  # summed: only the sum reaches the encoder
+
+
+def test_summed_event_tokens_take_the_id_only_cores_encoder_positions_and_query(data_dir, tmp_path):
+    rich = {"absolute_time_context": True, "use_target_context": False}
+    _, _, _, _, model = _prepare(_config(data_dir, tmp_path, **rich))
+    assert isinstance(model.encoder, PostLNEncoder) and model.position_encoding == "decoupled"
+    assert model.query_head == "hidden" and model.warmup_steps == POST_LN_WARMUP_STEPS
+    _, _, _, _, fused = _prepare(_config(data_dir, tmp_path, event_token="linear", **rich))
+    assert not isinstance(fused.encoder, PostLNEncoder) and fused.position_encoding == "added"
+    assert fused.query_head == "mlp" and fused.warmup_steps == 0
 
 
 @pytest.mark.parametrize("use_target_context", [True, False])
@@ -693,13 +709,14 @@ def test_the_hidden_query_is_the_previous_hidden_state_plus_the_targets_context(
     "overrides, query_head",
     [
         ({}, "mlp"),
-        ({"use_target_context": False}, "mlp"),
+        ({"use_target_context": False}, "hidden"),
+        ({"use_target_context": False, "event_token": "linear"}, "mlp"),
         ({"time_context": False}, "hidden"),
         (ID_ONLY, "hidden"),
         ({"query_head": "linear"}, "linear"),
     ],
 )
-def test_auto_query_head_is_the_hidden_state_when_events_carry_no_context(data_dir, tmp_path, overrides, query_head):
+def test_auto_query_head_is_the_hidden_state_unless_the_query_reads_the_targets_context(data_dir, tmp_path, overrides, query_head):
     config = _config(data_dir, tmp_path, temperature_init=0.5, **overrides)
     _, train, _, _, model = _prepare(config)
     assert model.query_head == query_head
@@ -996,6 +1013,7 @@ def test_run_recbole_finds_argus_by_name(tmp_path, variant):
             "n_layers": 1,
             "MAX_ITEM_LIST_LENGTH": 20,
             "train_batch_size": 256,
+            "warmup_steps": 0,  # one epoch is ~8 steps: a 300-step warm-up would barely move the weights
             "show_progress": False,
             "state": "ERROR",
             "checkpoint_dir": str(tmp_path / "saved"),
@@ -1106,15 +1124,16 @@ def test_absolute_time_buckets_count_from_the_first_training_event(data_dir, tmp
 @pytest.mark.parametrize(
     "overrides, post_ln, warmup",
     [
-        ({}, False, 0),
+        ({}, True, POST_LN_WARMUP_STEPS),
+        ({"event_token": "linear"}, False, 0),
         (ID_ONLY, True, POST_LN_WARMUP_STEPS),
-        ({"time_context": False}, False, 0),
-        ({"norm_first": False}, True, POST_LN_WARMUP_STEPS),
+        ({"time_context": False, "event_token": "linear"}, False, 0),
+        ({"norm_first": False, "event_token": "linear"}, True, POST_LN_WARMUP_STEPS),
         ({**ID_ONLY, "norm_first": True}, False, 0),
         ({**ID_ONLY, "warmup_steps": 7}, True, 7),
     ],
 )
-def test_auto_encoder_is_sasrecs_with_a_warm_up_for_item_only_events(data_dir, tmp_path, overrides, post_ln, warmup):
+def test_auto_encoder_is_sasrecs_with_a_warm_up_for_additive_event_tokens(data_dir, tmp_path, overrides, post_ln, warmup):
     config = _config(data_dir, tmp_path, **overrides)
     _, _, _, _, model = _prepare(config)
     assert isinstance(model.encoder, PostLNEncoder) == post_ln
@@ -1125,10 +1144,11 @@ def test_auto_encoder_is_sasrecs_with_a_warm_up_for_item_only_events(data_dir, t
 
 @pytest.mark.parametrize(
     "overrides, decoupled",
-    [(ID_ONLY, True), ({}, False), ({**ID_ONLY, "norm_first": True}, False), ({"norm_first": False}, False),
-     ({**ID_ONLY, "position_encoding": "added"}, False), (DECOUPLED, True)],
+    [(ID_ONLY, True), ({}, True), ({**ID_ONLY, "norm_first": True}, False), ({"event_token": "linear"}, False),
+     ({"norm_first": False, "event_token": "linear"}, False), ({**ID_ONLY, "position_encoding": "added"}, False),
+     (DECOUPLED, True)],
 )
-def test_auto_positions_are_decoupled_for_item_only_events(data_dir, tmp_path, overrides, decoupled):
+def test_auto_positions_are_decoupled_for_additive_event_tokens(data_dir, tmp_path, overrides, decoupled):
     config = _config(data_dir, tmp_path, **overrides)
     _, _, _, _, model = _prepare(config)
     assert (model.position_encoding == "decoupled") == decoupled

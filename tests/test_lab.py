@@ -431,7 +431,7 @@ def test_the_direct_item_token_probe_encodes_item_and_position_only_and_refuses_
 def test_the_added_event_token_probe_sums_item_context_and_feedback_without_the_fusion_layer():
     from recbole_ext.model.layers import segment_positions
 
-    model, _ = _probe_model_and_trainer("ARGUSAddedEventToken", {})
+    model, _ = _probe_model_and_trainer("ARGUSAddedEventToken", {"event_token": "linear"})
     model.eval()
     segments = PROBE_SEGMENTS
     vectors = model.item_tokens(PROBE_ITEMS)
@@ -448,33 +448,6 @@ def test_the_added_event_token_probe_sums_item_context_and_feedback_without_the_
     with pytest.raises(ValueError, match="simplified variant"):
         model.variant = "full"
         model._encode(vectors, context, feedback, segments)
-
-
-def test_the_core_event_token_probe_adds_context_and_feedback_to_the_id_only_cores_token():
-    from recbole_ext.model.layers import segment_positions
-
-    core = {"norm_first": False, "position_encoding": "decoupled", "query_head": "hidden"}
-    model, _ = _probe_model_and_trainer("ARGUSCoreEventToken", core)
-    model.eval()
-    assert model.position_bias is not None and type(model.encoder).__name__ == "PostLNEncoder"
-    segments = PROBE_SEGMENTS
-    vectors = model.item_tokens(PROBE_ITEMS)
-    context, feedback = torch.randn_like(vectors), torch.randn_like(vectors)
-    hidden = model._encode(vectors, context, feedback, segments)
-    # only the sum of the three reaches the encoder; the positions only as the attention bias
-    assert torch.allclose(hidden, model._encode(context, feedback, vectors, segments), atol=1e-6)
-    tokens = model.input_norm(vectors + context + feedback)
-    positions = model.position_embedding(segment_positions(segments))
-    assert torch.allclose(hidden, model._run_encoder(tokens, segments, positions, 1), atol=1e-6)
-    assert not torch.allclose(hidden, model.encoder(tokens, model._attention_mask(segments, 1)), atol=1e-4)
-    model.train()
-    model._encode(vectors, context, feedback, segments).sum().backward()
-    assert all(parameter.grad is None for parameter in model.event_fusion.parameters())
-    added, _ = _probe_model_and_trainer("ARGUSCoreEventToken", {})  # the default encoder: positions added
-    added.eval()
-    tokens = vectors + context + feedback + added.position_embedding(segment_positions(segments))
-    expected = added.encoder(added.input_norm(tokens), added._attention_mask(segments, 1))
-    assert torch.allclose(added._encode(vectors, context, feedback, segments), expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("probe,encoder", [("ARGUSSASRecModel", "PostLNEncoder"), ("ARGUSHiddenQuery", "CausalTransformerEncoder")])
@@ -734,7 +707,7 @@ def test_sasrecf_loadable_reloads_what_recbole_sasrecf_cannot_and_scores_as_trai
 def test_the_plateau_decay_probe_halves_the_learning_rate_after_each_stalled_validation_only(monkeypatch):
     from recbole.trainer import Trainer
 
-    _, trainer = _probe_model_and_trainer("ARGUSPlateauDecay", {"learning_rate": 0.004})
+    _, trainer = _probe_model_and_trainer("ARGUSPlateauDecay", {"learning_rate": 0.004, "warmup_steps": 0})
     scores = iter([0.10, 0.05, 0.10, 0.12])
     monkeypatch.setattr(Trainer, "_valid_epoch", lambda self, data, show_progress=False: (next(scores), {}))
     rates = []

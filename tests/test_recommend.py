@@ -248,11 +248,20 @@ def test_checkpoints_that_cannot_be_rebuilt_give_one_line(checkpoint, tmp_path):
 
 
 def test_a_checkpoint_written_before_a_key_existed_rebuilds_as_it_was_trained(checkpoint, tmp_path):
+    from recbole_ext.runner import build_model_and_trainer, prepare
+
     saved = load_checkpoint(checkpoint("ARGUS"))
-    del saved["config"].final_config_dict["position_encoding"]  # as ARGUS checkpoints before session 41
+    config = saved["config"]
+    config.compatibility_settings()
+    # ARGUS before session 41 (positions added to the tokens) and 46 (events fused by a Linear)
+    config["position_encoding"], config["event_token"] = "added", "linear"
+    _, train_data, _, _ = prepare(config)
+    saved["state_dict"] = build_model_and_trainer(config, train_data)[0].state_dict()
+    for key in ("position_encoding", "event_token"):
+        del config.final_config_dict[key]
     torch.save(saved, tmp_path / "before.pth")
     model = Recommender.from_checkpoint(tmp_path / "before.pth").model
-    assert model.position_encoding == "added" and model.position_bias is None
+    assert model.position_encoding == "added" and model.position_bias is None and model.event_fusion is not None
 
 
 # ---------------------------------------------------------------- command line

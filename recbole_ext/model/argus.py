@@ -28,10 +28,12 @@ Two variants (``argus_variant``):
 
 * ``full``: three tokens per event; the item is predicted from the hidden
   state of the event's context token, the feedback from that of its item token.
-* ``simplified``: one fused token per event; the item is predicted from the
-  previous position's hidden state concatenated with the current context
-  through an MLP into a compressed dimension, the feedback from that plus the
-  current item embedding through a second MLP.
+* ``simplified``: one token per event, its item token plus its context and
+  feedback vectors (``event_token: sum``; ``linear``: one Linear over the three,
+  the fused token before session 46); the item is predicted from the previous
+  position's hidden state (with the current context through an MLP into a
+  compressed dimension when the query reads it), the feedback from that plus
+  the current item embedding through a second MLP.
 
 With nothing but item ids the simplified variant is a causal transformer over
 items like SASRec (Kang and McAuley, "Self-Attentive Sequential
@@ -46,6 +48,10 @@ and their positions weigh the events through the attention logits instead of
 entering the item tokens (``position_encoding: auto``; LightSANs' decoupled
 position encoding, Fan et al., SIGIR 2021, in the form of TUPE's untied
 positional attention, Ke et al., ICLR 2021; docs/models/ARGUS.md, session 41).
+Events with feedback or context keep that layout: their context and feedback
+vectors are added to the item token, as BERT sums its input embeddings
+(Devlin et al., NAACL 2019), and the same encoder, positions and query read
+them (docs/models/ARGUS.md, session 46).
 """
 
 import math
@@ -311,6 +317,8 @@ class ARGUS(SequentialRecommender):
         self._read_item_features(config, dataset)
         self._read_time_range(config, dataset)
         self.item_only_events = not (self.feedback_fields or self._events_carry_context())
+        # an event's token is its item token plus added vectors: the id-only core's layout, encoder and query
+        self.additive_tokens = self.item_only_events or (self.variant == "simplified" and config["event_token"] == "sum")
         self._resolve_scoring()
         self.norm_first, self.warmup_steps = self._resolve_encoder(config["norm_first"], config["warmup_steps"])
         self.position_encoding = self._resolve_positions(config["position_encoding"])
@@ -405,12 +413,13 @@ class ARGUS(SequentialRecommender):
         return bool(self.context_fields or self.time_context or self.absolute_time_context)
 
     def _resolve_encoder(self, norm_first, warmup_steps):
-        """``norm_first: auto``: RecBole's post-LayerNorm encoder (SASRec's) when events carry nothing but
-        their items (SASRec's input), ARGUS's pre-LayerNorm blocks when they also carry feedback or context
-        (each better on validation there; ARGUS.md, session 39); ``warmup_steps: auto``:
-        :data:`POST_LN_WARMUP_STEPS` for the post-LayerNorm encoder, else none."""
+        """``norm_first: auto``: RecBole's post-LayerNorm encoder (SASRec's) when an event's token is its item
+        token, plus its context and feedback vectors if any (``additive_tokens``), ARGUS's pre-LayerNorm blocks
+        for the fused ``linear`` token and the full variant's three tokens (each better on validation there;
+        ARGUS.md, sessions 39 and 46); ``warmup_steps: auto``: :data:`POST_LN_WARMUP_STEPS` for the
+        post-LayerNorm encoder, else none."""
         if norm_first == "auto":
-            norm_first = not self.item_only_events
+            norm_first = not self.additive_tokens
         if not isinstance(norm_first, bool):
             raise ValueError(f"norm_first must be True, False or auto, got {norm_first!r}")
         if warmup_steps == "auto":
@@ -421,11 +430,11 @@ class ARGUS(SequentialRecommender):
 
     def _resolve_positions(self, setting):
         """``position_encoding: auto``: ``decoupled`` (positions as a per-head attention-logit bias,
-        :class:`~recbole_ext.model.layers.UntiedPositionalBias`) for item-only events on the post-LayerNorm
+        :class:`~recbole_ext.model.layers.UntiedPositionalBias`) for additive tokens on the post-LayerNorm
         encoder, where it beat positions ``added`` to the tokens on test on every dataset and seed measured
-        (docs/models/ARGUS.md, session 41); ``added`` otherwise."""
+        (docs/models/ARGUS.md, sessions 41 and 46); ``added`` otherwise."""
         if setting == "auto":
-            setting = "decoupled" if self.item_only_events and not self.norm_first else "added"
+            setting = "decoupled" if self.additive_tokens and not self.norm_first else "added"
         if setting not in ("added", "decoupled"):
             raise ValueError(f"position_encoding must be added, decoupled or auto, got {setting!r}")
         if setting == "decoupled" and self.norm_first:
@@ -433,13 +442,14 @@ class ARGUS(SequentialRecommender):
         return setting
 
     def _resolve_scoring(self):
-        """``query_head: auto``: ``hidden`` when events carry no context (item ids, with or without feedback),
-        else ``mlp``: on ml-100k's validation the MLP query is better once events hold context, even when the
-        query does not read the target's (docs/models/ARGUS.md, session 39). A ``hidden`` query meets the item
-        tokens themselves at temperature 1 (SASRec's scoring): ``item_output``, ``head_size`` and
-        ``temperature_init`` belong to the other heads."""
+        """``query_head: auto``: ``mlp`` when the query reads the target event's context (``use_target_context``
+        and events that carry context), else ``hidden``; with the fused ``linear`` token or the full variant,
+        ``mlp`` whenever events carry context (each better on ml-100k's validation there; docs/models/ARGUS.md,
+        sessions 39 and 46). A ``hidden`` query meets the item tokens themselves at temperature 1 (SASRec's
+        scoring): ``item_output``, ``head_size`` and ``temperature_init`` belong to the other heads."""
         if self.query_head == "auto":
-            self.query_head = "mlp" if self._events_carry_context() else "hidden"
+            reads_context = self.use_target_context or not self.additive_tokens
+            self.query_head = "mlp" if self._events_carry_context() and reads_context else "hidden"
         if self.query_head == "hidden":
             self.item_output, self.head_size = "tied", self.hidden_size
         if self.item_output == "tied" and self.head_size != self.hidden_size:
@@ -496,7 +506,7 @@ class ARGUS(SequentialRecommender):
             self.item_query_head = self._build_query_head(d, act, dropout)
             self.feedback_head = build_mlp([d, d, n_outputs], act, dropout)
         else:
-            self.event_fusion = None if self.item_only_events else nn.Linear(3 * d, d)
+            self.event_fusion = None if self.additive_tokens else nn.Linear(3 * d, d)
             self.start_state = nn.Parameter(torch.zeros(d))
             self.item_query_head = self._build_query_head(2 * d, act, dropout)
             self.feedback_head = build_mlp([3 * d, d, n_outputs], act, dropout)
@@ -624,8 +634,9 @@ class ARGUS(SequentialRecommender):
             tokens = tokens + token_positions.unsqueeze(2) + self.token_type_embedding.weight
             tokens = self.input_dropout(self.input_norm(tokens)).view(batch, 3 * length, -1)
             return self._run_encoder(tokens, segments, positions, 3).view(batch, length, 3, -1)
-        tokens = item_vectors
-        if self.event_fusion is not None:
+        if self.event_fusion is None:
+            tokens = item_vectors + context + feedback  # zeros where events carry nothing but their items
+        else:
             tokens = self.event_fusion(torch.cat([context, item_vectors, feedback], dim=-1))
         tokens = self.input_dropout(self.input_norm(tokens + token_positions))
         return self._run_encoder(tokens, segments, positions, 1)

@@ -86,8 +86,9 @@ def _check_dataset_files(config, model_file):
 
 
 #: keys a model gained after some of its checkpoints were written, with the value those checkpoints were trained
-#: under (the key's default may now choose otherwise): ARGUS's positions were added to the tokens before session 41
-KEYS_ADDED_LATER = {"ARGUS": {"position_encoding": "added"}}
+#: under (the key's default may now choose otherwise): ARGUS's positions were added to the tokens before session 41,
+#: its events fused by a Linear before session 46
+KEYS_ADDED_LATER = {"ARGUS": {"position_encoding": "added", "event_token": "linear"}}
 
 
 def _fill_keys_added_later(config):
