@@ -357,6 +357,20 @@ def test_the_item_mask_probe_masks_real_input_items_in_training_only():
     assert ARGUSItemMask20.masked_inputs(probe, tokens, items) is tokens
 
 
+def test_the_context_dropout_probe_zeroes_whole_event_vectors_in_training_only():
+    from types import SimpleNamespace
+
+    from lab.probes.argus_context_dropout import ARGUSContextDropout50
+
+    vectors = torch.ones(1, 4000, 3)
+    probe = SimpleNamespace(training=True, context_dropout_prob=0.5)
+    dropped = ARGUSContextDropout50.dropped(probe, vectors)[0]
+    assert set(dropped.sum(-1).unique().tolist()) == {0.0, 3.0}  # an event's vector is kept or zeroed whole
+    assert abs((dropped.sum(-1) == 0).float().mean().item() - 0.5) < 0.04
+    probe.training = False
+    assert ARGUSContextDropout50.dropped(probe, vectors) is vectors
+
+
 def test_the_lazy_rows_probe_leaves_rows_without_gradient_and_their_moments_alone():
     from lab.probes.argus_lazy_item_rows import LazyRowsAdam
 
