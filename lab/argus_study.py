@@ -17,7 +17,8 @@ ARGUS's ``seq_models/<dataset>/ARGUS.yaml`` is "everything ARGUS knows at reques
 every other ARGUS row is that file plus overrides switching parts off (:data:`STEPS`, :func:`row_settings`),
 written only where they differ from the file, so a row that two tables share is one record. The head-to-head
 also runs the settings ARGUS would be given by validation (:func:`chosen_step`: the ablation row with the best
-seed-2020 validation MRR@10 among those with the built-ins' history window), with and without target context.
+seed-2020 validation MRR@10 among those with the built-ins' history window), with and without target context
+(with it, the query head chosen on the same validation: :func:`chosen_target_query`).
 
     python -m lab.argus_study head2head --dataset=ml-100k --seeds=3
     python -m lab.argus_study ablation --dataset=ml-latest-small --seeds=3
@@ -504,6 +505,13 @@ def machine_check_note(dataset, runner, found):
     return "Trained on the CPU / on the GPU: " + "; ".join(pairs) + "."
 
 
+#: the query heads a target-context row is chosen among on validation (name -> settings): ``query_head: auto``'s
+#: MLP over the previous state and the target's context, and the hidden state plus the target's context (SASRec's
+#: scoring with the context added). ml-100k's validation preferred the MLP (session 46), ml-latest-small's the
+#: hidden state (session 47: 0.0895 against 0.0802, the MLP learning slowly there).
+TARGET_CONTEXT_QUERIES = {"auto": {}, "hidden state query": {"query_head": "hidden"}}
+
+
 def chosen_step(dataset, runner):
     """The ablation ladder's row ARGUS would be run with if its settings were chosen on validation: of the
     rows without target context that keep the built-ins' history window (so that their validation figures
@@ -520,17 +528,36 @@ def chosen_step(dataset, runner):
     return max(candidates, key=candidates.get) if candidates else None
 
 
+def chosen_target_query(dataset, runner, step, target_context):
+    """Of :data:`TARGET_CONTEXT_QUERIES`, the query head (its settings on top of ``target_context``) whose
+    target-context row of ablation step ``step`` has the best seed-2020 validation MRR@10; None until every
+    candidate's run exists (``runner`` trains them unless it is cached-only)."""
+    scores = {}
+    for name, extra in TARGET_CONTEXT_QUERIES.items():
+        record = runner.argus(dataset, row_settings(dataset, step, {**target_context, **extra}), runs.SEED_BASE)
+        if record is None:
+            return None
+        scores[name] = record["best_valid_result"]["mrr@10"]
+    return max(scores, key=scores.get)
+
+
 def chosen_rows(dataset, runner):
     """Head-to-head rows (label, step, extra) of the settings chosen on validation, with and without the
-    target's context (as far as the dataset's ARGUS.yaml uses it)."""
+    target's context (as far as the dataset's ARGUS.yaml uses it); the target-context row's query head is
+    chosen on validation too (:func:`chosen_target_query`)."""
     step = chosen_step(dataset, runner)
     if step is None:
         return ()
     name = f"ARGUS chosen on validation ({STEPS[step][0].lstrip('+ ')}"
+    without = (f"{name}, use_target_context=False)", step, {})
     if not knows_context(dataset, step):
         return ((f"{name})", step, {}),)  # nothing is known about the target event: no target-context row
     target_context = {"use_target_context": everything(dataset)["use_target_context"]}
-    return ((f"{name} + target context)", step, target_context), (f"{name}, use_target_context=False)", step, {}))
+    query = chosen_target_query(dataset, runner, step, target_context)
+    if query is None:
+        return (without,)
+    label = f"{name} + target context{'' if query == 'auto' else ', ' + query})"
+    return ((label, step, {**target_context, **TARGET_CONTEXT_QUERIES[query]}), without)
 
 
 def knows_context(dataset, step):

@@ -830,3 +830,40 @@ def test_the_label_smoothing_probe_needs_the_full_softmax():
     _probe_model_and_trainer("ARGUSLabelSmoothing", {**ID_ONLY, "softmax": "full"})
     with pytest.raises(ValueError, match="softmax: full"):
         _probe_model_and_trainer("ARGUSLabelSmoothing", {**ID_ONLY, "softmax": "sampled"})
+
+
+class _ValidationRunner:
+    """A cached-only runner whose seed-2020 ARGUS records score each row's validation by ``score(settings)``."""
+
+    def __init__(self, score):
+        self.score = score
+
+    def argus(self, dataset, settings, seed, model="ARGUS"):
+        value = self.score(settings)
+        return None if value is None else {"best_valid_result": {"mrr@10": value}}
+
+
+def test_the_chosen_target_context_row_takes_the_query_head_validation_prefers():
+    from lab import argus_study
+
+    def score(settings):  # "+ item features" wins the ladder; the target-context row scores by query head
+        ladder = 0.1 if settings["item_feature_fields"] else 0.05
+        return ladder + {"hidden": 0.02, None: 0.01}[settings.get("query_head")] * settings["use_target_context"]
+
+    rows = argus_study.chosen_rows("ml-latest-small", _ValidationRunner(score))
+    (label, step, extra), without = rows
+    assert argus_study.STEPS[step][0] == "+ item features" and label.endswith("target context, hidden state query)")
+    assert extra == {"use_target_context": True, "query_head": "hidden"}
+    assert without[2] == {} and without[0].endswith("use_target_context=False)")
+
+    def mlp_better(settings):
+        return score(settings) - 0.02 * (settings.get("query_head") == "hidden")
+
+    (label, _, extra), _ = argus_study.chosen_rows("ml-latest-small", _ValidationRunner(mlp_better))
+    assert extra == {"use_target_context": True} and label.endswith("+ target context)")
+
+    def hidden_missing(settings):
+        return None if settings.get("query_head") == "hidden" else score(settings)
+
+    (only,) = argus_study.chosen_rows("ml-latest-small", _ValidationRunner(hidden_missing))
+    assert only[0].endswith("use_target_context=False)")
