@@ -867,3 +867,17 @@ def test_the_chosen_target_context_row_takes_the_query_head_validation_prefers()
 
     (only,) = argus_study.chosen_rows("ml-latest-small", _ValidationRunner(hidden_missing))
     assert only[0].endswith("use_target_context=False)")
+
+
+def test_the_targets_line_holds_every_chosen_target_context_row_to_1_10():
+    from lab import argus_study
+
+    labels = ["ARGUS id-only", "ARGUS everything", "ARGUS everything, use_target_context=False",
+              "ARGUS chosen on validation (item features + target context, hidden state query)",
+              "ARGUS chosen on validation (item features, use_target_context=False)", "LightSANs"]
+    means = dict(zip(labels, [1.0, 1.0, 1.0, 1.05, 1.05, 1.0]))
+    fair = {label: {2020: value} for label, value in means.items()}
+    found = {label: {2020: None} for label in labels + ["SASRec", "SASRecF"]}
+    line = argus_study.targets_line("ml-latest-small", means, found, "LightSANs", "LightSANs", None, fair)
+    assert "hidden state query) vs best built-in: 1.050 x (missed, target 1.10 x" in line
+    assert "use_target_context=False) vs best built-in: 1.050 x (met, target 1.00 x" in line
