@@ -549,9 +549,9 @@ def chosen_rows(dataset, runner):
     if step is None:
         return ()
     name = f"ARGUS chosen on validation ({STEPS[step][0].lstrip('+ ')}"
-    without = (f"{name}, use_target_context=False)", step, {})
     if not knows_context(dataset, step):
         return ((f"{name})", step, {}),)  # nothing is known about the target event: no target-context row
+    without = (f"{name}, use_target_context=False)", step, {})
     target_context = {"use_target_context": everything(dataset)["use_target_context"]}
     query = chosen_target_query(dataset, runner, step, target_context)
     if query is None:

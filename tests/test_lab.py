@@ -881,3 +881,14 @@ def test_the_targets_line_holds_every_chosen_target_context_row_to_1_10():
     line = argus_study.targets_line("ml-latest-small", means, found, "LightSANs", "LightSANs", None, fair)
     assert "hidden state query) vs best built-in: 1.050 x (missed, target 1.10 x" in line
     assert "use_target_context=False) vs best built-in: 1.050 x (met, target 1.00 x" in line
+
+
+def test_profile_step_writes_the_operators_of_a_rows_training_steps(tmp_path, monkeypatch):
+    from lab import argus_study, profile_step
+
+    monkeypatch.setattr(argus_study, "RESULTS", tmp_path)
+    small = ["hidden_size=8", "inner_size=16", "n_layers=1", "MAX_ITEM_LIST_LENGTH=10"]
+    profile_step.main(["--steps=1", "--set", *small])
+    assert "aten::mm" in (tmp_path / "profile_step_ml-100k_step0.txt").read_text()
+    with pytest.raises(SystemExit, match="--steps must be >= 1"):
+        profile_step.main(["--steps=0"])
