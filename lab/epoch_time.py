@@ -3,6 +3,8 @@ turn in one process.
 
     python -m lab.epoch_time --dataset=amazon-games --variants position_encoding=added position_encoding=decoupled
     python -m lab.epoch_time --dataset=ml-100k --builtins SASRec --variants softmax=auto
+    python -m lab.epoch_time --dataset=ml-latest-small --step=4 --builtins SASRec --variants softmax=auto \
+        --models ARGUS ARGUSFusedStep
 
 Every variant (one ``KEY=YAML`` on top of the ablation row ``--step``, 0: id-only) and every built-in (``--builtins``,
 with the files and settings of its head-to-head row) is built once; then each round trains one epoch of every
@@ -21,6 +23,7 @@ import torch
 
 from lab import argus_study, device_runs
 from lab.datasets import ensure_dataset
+from lab.probes import register_probes
 
 
 def build(model, dataset, files, overrides):
@@ -34,10 +37,10 @@ def build(model, dataset, files, overrides):
     return trainer, train_data
 
 
-def build_argus(dataset, settings):
-    """ARGUS with ``settings`` on ``dataset``: (trainer, training data)."""
+def build_argus(dataset, settings, model="ARGUS"):
+    """ARGUS (or ``model``, a probe of ``lab.probes``) with ``settings`` on ``dataset``: (trainer, training data)."""
     files = argus_study.model_files("ARGUS", dataset)
-    return build("ARGUS", dataset, files, argus_study.as_overrides(dataset, settings))
+    return build(model, dataset, files, argus_study.as_overrides(dataset, settings))
 
 
 def build_builtin(model, dataset):
@@ -78,6 +81,8 @@ def main(argv=None):
     parser.add_argument("--builtins", nargs="*", default=[], choices=argus_study.BUILTINS,
                         help="RecBole models timed first, with their head-to-head settings")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=YAML", help="settings every variant shares")
+    parser.add_argument("--models", nargs="+", default=["ARGUS"], metavar="MODEL",
+                        help="ARGUS and probes of lab.probes: each variant is timed with each (rows 'MODEL: KEY=YAML')")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--name", help="the table's name under results/argus/ (default: epoch_time_<dataset>)")
     given = list(sys.argv[1:] if argv is None else argv)
@@ -91,10 +96,13 @@ def main(argv=None):
     if args.rounds < 1:
         raise SystemExit(f"--rounds must be >= 1, got {args.rounds}")
     torch.set_num_threads(1)
+    register_probes()
     built = {f"{model} (RecBole)": build_builtin(model, args.dataset) for model in args.builtins}
     built.update({
-        variant: build_argus(args.dataset, argus_study.row_settings(args.dataset, args.step, {**shared, **setting}))
+        variant if args.models == ["ARGUS"] else f"{model}: {variant}": build_argus(
+            args.dataset, argus_study.row_settings(args.dataset, args.step, {**shared, **setting}), model)
         for variant, setting in variants.items()
+        for model in args.models
     })
     command = "python -m lab.epoch_time " + " ".join(given)
     name = args.name or f"epoch_time_{args.dataset}"

@@ -15,6 +15,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from lab import argus_study, device_runs
 from lab.epoch_time import build_argus
+from lab.probes import register_probes
 
 WARM_UP_STEPS = 2
 
@@ -46,6 +47,7 @@ def main(argv=None):
     parser.add_argument("--dataset", choices=argus_study.DATASETS, default="ml-100k")
     parser.add_argument("--step", type=int, default=0, help="the ablation row (0: id-only)")
     parser.add_argument("--steps", type=int, default=10, help="training steps profiled")
+    parser.add_argument("--model", default="ARGUS", help="ARGUS or a probe of lab.probes")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=YAML", help="settings changed on top of the row's")
     args = parser.parse_args(argv)
     sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value options from sys.argv: it gets none of these
@@ -55,9 +57,11 @@ def main(argv=None):
     if args.steps < 1:
         raise SystemExit(f"--steps must be >= 1, got {args.steps}")
     torch.set_num_threads(1)
-    trainer, train_data = build_argus(args.dataset, argus_study.row_settings(args.dataset, args.step, changed))
+    register_probes()
+    trainer, train_data = build_argus(args.dataset, argus_study.row_settings(args.dataset, args.step, changed), args.model)
     table = profile_steps(trainer, train_data, args.steps)
-    path = argus_study.RESULTS / f"profile_step_{args.dataset}_step{args.step}.txt"
+    model = "" if args.model == "ARGUS" else f"_{args.model}"
+    path = argus_study.RESULTS / f"profile_step_{args.dataset}_step{args.step}{model}.txt"
     path.write_text(table, encoding="utf-8")
     print(table)
     return 0
