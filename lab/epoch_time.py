@@ -4,7 +4,7 @@ turn in one process.
     python -m lab.epoch_time --dataset=amazon-games --variants position_encoding=added position_encoding=decoupled
     python -m lab.epoch_time --dataset=ml-100k --builtins SASRec --variants softmax=auto
     python -m lab.epoch_time --dataset=ml-latest-small --step=4 --builtins SASRec --variants softmax=auto \
-        --models ARGUS ARGUSFusedStep
+        --models ARGUS ARGUSRelativePositions
 
 Every variant (one ``KEY=YAML`` on top of the ablation row ``--step``, 0: id-only) and every built-in (``--builtins``,
 with the files and settings of its head-to-head row) is built once; then each round trains one epoch of every

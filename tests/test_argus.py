@@ -181,6 +181,39 @@ def test_full_softmax_with_log_q_is_the_sampled_softmax_with_every_item_a_candid
 
 
 @pytest.mark.parametrize("log_q_on", [True, False])
+def test_full_softmax_leaves_out_each_rows_earlier_items_but_its_positive_as_a_masked_softmax_does(log_q_on):
+    """The in-place left-out items give the loss and the gradients of the plain recipe (logits divided,
+    corrected, masked by :func:`history_candidate_mask`)."""
+    generator = torch.Generator().manual_seed(4)
+    n_items, rows = 30, 12
+    query = torch.randn(rows, 5, generator=generator, dtype=torch.float64, requires_grad=True)
+    vectors = torch.randn(n_items, 5, generator=generator, dtype=torch.float64, requires_grad=True)
+    temperature = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    positives = torch.randint(1, n_items, (rows,), generator=generator)
+    earlier = torch.randint(0, n_items, (rows, 6), generator=generator)
+    earlier[0, :2] = positives[0]  # a repeated positive stays in its row's softmax
+    earlier[1, 2:4] = earlier[1, 0]  # a repeated earlier item is left out once
+    log_q = torch.log(torch.rand(n_items, generator=generator, dtype=torch.float64)) if log_q_on else None
+
+    def masked_recipe():
+        logits = query @ vectors[1:].T / temperature
+        if log_q is not None:
+            logits = logits - log_q[1:]
+        excluded = history_candidate_mask(torch.arange(1, n_items), earlier, positives)
+        return F.cross_entropy(logits.masked_fill(excluded, float("-inf")), positives - 1)
+
+    losses, gradients = [], []
+    for loss_of in (masked_recipe, lambda: full_softmax_loss(query, vectors, positives, temperature, earlier, log_q)):
+        loss = loss_of()
+        losses.append(loss)
+        gradients.append(torch.autograd.grad(loss, (query, vectors, temperature)))
+    assert float(losses[1]) == pytest.approx(float(losses[0]), rel=1e-12)
+    for got, expected in zip(gradients[1], gradients[0]):
+        assert torch.allclose(got, expected, rtol=1e-10, atol=1e-12)
+    assert float(full_softmax_loss(query, vectors, positives, temperature, log_q=log_q)) > float(losses[1])
+
+
+@pytest.mark.parametrize("log_q_on", [True, False])
 def test_model_full_softmax_is_the_catalogue_cross_entropy(data_dir, tmp_path, log_q_on):
     """The exact softmax over every item, its logits less the step's log Q (``full_softmax_log_q``) or not."""
     config = _config(data_dir, tmp_path, softmax="full", loss_excludes_history=False, full_softmax_log_q=log_q_on)

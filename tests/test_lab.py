@@ -754,11 +754,11 @@ def test_epoch_time_times_each_variant_with_each_model_named(tmp_path, monkeypat
 
     monkeypatch.setattr(argus_study, "RESULTS", tmp_path)
     small = ["hidden_size=8", "inner_size=16", "n_layers=1", "MAX_ITEM_LIST_LENGTH=10"]
-    epoch_time.main(["--variants", "softmax=full", "--models", "ARGUS", "ARGUSFusedStep", "--rounds=1",
+    epoch_time.main(["--variants", "softmax=full", "--models", "ARGUS", "ARGUSRelativePositions", "--rounds=1",
                      "--name=models", "--set", *small])
     rows = [line.split("|")[1].strip() for line in (tmp_path / "models.md").read_text().splitlines()[4:]
             if line.startswith("| ")]
-    assert rows == ["ARGUS: softmax=full", "ARGUSFusedStep: softmax=full"]
+    assert rows == ["ARGUS: softmax=full", "ARGUSRelativePositions: softmax=full"]
 
 
 def test_epoch_time_times_a_builtin_first_and_gives_the_ratios_to_it(tmp_path, monkeypatch):
@@ -904,39 +904,3 @@ def test_profile_step_writes_the_operators_of_a_rows_training_steps(tmp_path, mo
     assert "aten::mm" in (tmp_path / "profile_step_ml-100k_step0.txt").read_text()
     with pytest.raises(SystemExit, match="--steps must be >= 1"):
         profile_step.main(["--steps=0"])
-
-
-@pytest.mark.parametrize("log_q", [True, False])
-def test_the_fused_step_probe_has_argus_loss_and_gradients(log_q):
-    from lab.probes import register_probes
-    from recbole_ext.runner import build_config, build_model_and_trainer, prepare
-
-    register_probes()
-    overrides = {"state": "ERROR", "item_feature_fields": ["class", "release_year"], "item_hash_buckets": 512,
-                 "softmax": "full", "full_softmax_log_q": log_q, "loss_excludes_history": True,
-                 "hidden_size": 8, "inner_size": 16, "n_layers": 1, "MAX_ITEM_LIST_LENGTH": 20,
-                 "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"],
-                              "item": ["item_id", "class", "release_year"]}}
-    models = {}
-    for name in ("ARGUS", "ARGUSFusedStep"):
-        config = build_config(name, "ml-100k", overrides=overrides)
-        _, train_data, _, _ = prepare(config)
-        models[name], _ = build_model_and_trainer(config, train_data)
-    argus, fused = models["ARGUS"], models["ARGUSFusedStep"]
-    fused.load_state_dict(argus.state_dict())
-    batch = next(iter(train_data))
-    assert batch[argus.ITEM_SEQ].shape[1] == 20 and (batch[argus.ITEM_SEQ] > 0).sum() > 100
-    losses = {}
-    for name, model in models.items():
-        torch.manual_seed(0)  # the same dropout masks
-        model.train()
-        model.zero_grad()
-        loss = model.calculate_loss(batch)
-        loss = sum(loss) if isinstance(loss, tuple) else loss
-        loss.backward()
-        losses[name] = loss.item()
-    assert losses["ARGUSFusedStep"] == pytest.approx(losses["ARGUS"], rel=1e-5)
-    for (name, expected), (_, got) in zip(argus.named_parameters(), fused.named_parameters()):
-        if expected.grad is not None:
-            assert torch.allclose(got.grad, expected.grad, rtol=1e-4, atol=1e-7), name
-    assert fused.item_embedding.table.weight.grad.abs().sum() > 0

@@ -163,20 +163,29 @@ def sampled_softmax_loss(
     return (torch.logsumexp(all_logits, dim=1) - positive_logits).mean()
 
 
-def full_softmax_loss(query, item_vectors, positives, temperature, excluded=None, log_q=None):
+def full_softmax_loss(query, item_vectors, positives, temperature, earlier=None, log_q=None):
     r"""Mean exact softmax cross-entropy over every real item (ids ``1..n_items-1``).
 
     :math:`-s(u, p) + \log \sum_{i \ge 1} e^{s(u, i)}` with :math:`s(u, i) = u^\top v_i / T`:
     the loss RecBole's SASRec trains with (``loss_type: CE``), scaled by ARGUS's temperature.
     ``log_q`` (``[n_items]``, optional) is subtracted from every logit, :math:`s(u, i) - \log Q(i)`:
     :func:`sampled_softmax_loss` with every item a candidate (``full_softmax_log_q``).
-    ``excluded`` (``[M, n_items - 1]`` bool, optional): items left out of a row's softmax.
+    ``earlier`` (``[M, E]`` item ids, 0: none; optional): items left out of each row's softmax, its positive
+    excepted (``loss_excludes_history``).
+
+    The ``[M, n_items]`` logits are as costly to pass over as to compute, so they are made in one product
+    (the temperature scales the query, ``log Q`` is the product's bias) and the left-out items set to
+    :math:`-\infty` in place, at their own positions.
     """
-    logits = query @ item_vectors[1:].T / temperature
-    if log_q is not None:
-        logits = logits - log_q[1:]
-    if excluded is not None:
-        logits = logits.masked_fill(excluded, float("-inf"))
+    scaled = query / temperature
+    if log_q is None:
+        logits = scaled @ item_vectors[1:].T
+    else:
+        logits = torch.addmm(-log_q[1:], scaled, item_vectors[1:].T)
+    if earlier is not None:
+        left_out = (earlier > 0) & (earlier != positives.unsqueeze(1))
+        rows, slots = left_out.nonzero(as_tuple=True)
+        logits = logits.index_put_((rows, earlier[rows, slots] - 1), logits.new_tensor(float("-inf")))
     return F.cross_entropy(logits, positives - 1)
 
 
@@ -768,10 +777,8 @@ class ARGUS(SequentialRecommender):
             self.target_item_probs, len(positives), self.uniform_negatives, self.n_items - 1
         )
         if self.softmax == "full":
-            every_item = torch.arange(1, self.n_items, device=positives.device)
-            excluded = None if earlier is None else history_candidate_mask(every_item, earlier, positives)
             return full_softmax_loss(
-                queries, self.item_vectors(), positives, self.temperature(), excluded,
+                queries, self.item_vectors(), positives, self.temperature(), earlier,
                 log_q if self.full_softmax_log_q else None,
             )
         in_batch = torch.unique(positives)

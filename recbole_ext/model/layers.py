@@ -274,25 +274,32 @@ class ItemTokenEmbedding(nn.Module):
         """Rows of the unified table that ``values`` of field ``field_index`` (0: the item id) read."""
         return universal_hash_rows(values, self.hash_coefficients[field_index], self.buckets)
 
-    def _bag(self, field_index, values):
-        """``[N, dim]`` mean over each row of ``values`` (``[N, T]``, 0 = none) of the values' embeddings."""
+    def _rows_and_weights(self, field_index, values):
+        """Table rows and bag weights of ``values`` (``[N, T]``, 0 = none) of field ``field_index`` (0: the item
+        id): the mean over each row's present values, each value the mean of its hashed rows (unified table)."""
         present = (values > 0).float()
         weights = present / present.sum(1, keepdim=True).clamp_min(1.0)
-        if self.buckets > 0:
-            rows = self.hash_rows(field_index, values).flatten(1)
-            weights = (weights / self.n_hashes).repeat_interleave(self.n_hashes, dim=1)
-            weight = self.table.weight
-        else:
-            rows = values
-            weight = self.table.weight if field_index == 0 else self.field_tables[field_index - 1].weight
-        return F.embedding_bag(rows, weight, per_sample_weights=weights, mode="sum")
+        if self.buckets == 0:
+            return values, weights
+        rows = self.hash_rows(field_index, values).flatten(1)
+        return rows, (weights / self.n_hashes).repeat_interleave(self.n_hashes, dim=1)
 
     def forward(self, items):
         """``items.shape + (dim,)`` vectors of item ids ``items``."""
         flat = items.reshape(-1, 1)
-        vectors = self._bag(0, flat)
-        for index in range(len(self.fields)):
-            vectors = vectors + self._bag(index + 1, self.feature_values(index)[flat[:, 0]])
+        values = [flat] + [self.feature_values(index)[flat[:, 0]] for index in range(len(self.fields))]
+        bags = [self._rows_and_weights(index, field_values) for index, field_values in enumerate(values)]
+        if self.buckets > 0:
+            # every field reads the one table: one bag over all their rows, so the backward pass builds one
+            # dense table-sized gradient per call instead of one per field
+            rows, weights = (torch.cat(parts, 1) for parts in zip(*bags))
+            vectors = F.embedding_bag(rows, self.table.weight, per_sample_weights=weights, mode="sum")
+        else:
+            tables = [self.table, *self.field_tables]
+            vectors = sum(
+                F.embedding_bag(rows, table.weight, per_sample_weights=weights, mode="sum")
+                for (rows, weights), table in zip(bags, tables)
+            )
         vectors = vectors * (flat > 0).float()
         return vectors.view(items.shape + (self.dim,))
 
