@@ -1216,6 +1216,16 @@ def test_decoupled_positions_act_through_the_attention_logits_only(data_dir, tmp
     assert torch.allclose(after[:4], moved[:4], atol=1e-6) and not torch.allclose(after[4], moved[4], atol=1e-4)
 
 
+def test_the_trainer_steps_adam_fused_with_recboles_settings(data_dir, tmp_path):
+    config = _config(data_dir, tmp_path, weight_decay=0.01)
+    _, _, _, _, model = _prepare(config)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    assert type(trainer.optimizer) is torch.optim.Adam and trainer.optimizer.defaults["fused"]
+    group = trainer.optimizer.param_groups[0]
+    assert group["lr"] == config["learning_rate"] and group["weight_decay"] == 0.01
+    assert {id(p) for p in group["params"]} == {id(p) for p in model.parameters()}
+
+
 def test_learning_rate_warms_up_over_the_first_steps(data_dir, tmp_path):
     config = _config(data_dir, tmp_path, warmup_steps=4, epochs=1)
     _, train, _, _, model = _prepare(config)

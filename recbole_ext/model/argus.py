@@ -163,30 +163,46 @@ def sampled_softmax_loss(
     return (torch.logsumexp(all_logits, dim=1) - positive_logits).mean()
 
 
+class _CatalogueCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of each row of ``query @ items.T + bias`` (entries ``(rows, cols)`` left out) at its
+    ``positives``, with the gradient taken from the softmax directly: the ``[M, N]`` logits are passed over
+    far fewer times than by ``cross_entropy`` after a masked fill, and each pass costs about what the
+    product does."""
+
+    @staticmethod
+    def forward(ctx, query, items, bias, positives, rows, cols):
+        logits = query @ items.T if bias is None else torch.addmm(bias, query, items.T)
+        logits.index_put_((rows, cols), logits.new_tensor(float("-inf")))
+        log_norm = torch.logsumexp(logits, dim=1)
+        ctx.save_for_backward(query, items, logits, log_norm, positives)
+        return (log_norm - logits.gather(1, positives.unsqueeze(1)).squeeze(1)).mean()
+
+    @staticmethod
+    def backward(ctx, grad):
+        query, items, logits, log_norm, positives = ctx.saved_tensors
+        probs = (logits - log_norm.unsqueeze(1)).exp_()  # a left-out item's probability is 0
+        probs[torch.arange(len(positives), device=probs.device), positives] -= 1.0
+        scale = grad / len(positives)
+        return (probs @ items) * scale, (probs.T @ query) * scale, None, None, None, None
+
+
 def full_softmax_loss(query, item_vectors, positives, temperature, earlier=None, log_q=None):
     r"""Mean exact softmax cross-entropy over every real item (ids ``1..n_items-1``).
 
     :math:`-s(u, p) + \log \sum_{i \ge 1} e^{s(u, i)}` with :math:`s(u, i) = u^\top v_i / T`:
     the loss RecBole's SASRec trains with (``loss_type: CE``), scaled by ARGUS's temperature.
-    ``log_q`` (``[n_items]``, optional) is subtracted from every logit, :math:`s(u, i) - \log Q(i)`:
+    ``log_q`` (``[n_items]``, optional, not trained) is subtracted from every logit, :math:`s(u, i) - \log Q(i)`:
     :func:`sampled_softmax_loss` with every item a candidate (``full_softmax_log_q``).
     ``earlier`` (``[M, E]`` item ids, 0: none; optional): items left out of each row's softmax, its positive
     excepted (``loss_excludes_history``).
-
-    The ``[M, n_items]`` logits are as costly to pass over as to compute, so they are made in one product
-    (the temperature scales the query, ``log Q`` is the product's bias) and the left-out items set to
-    :math:`-\infty` in place, at their own positions.
     """
-    scaled = query / temperature
-    if log_q is None:
-        logits = scaled @ item_vectors[1:].T
-    else:
-        logits = torch.addmm(-log_q[1:], scaled, item_vectors[1:].T)
+    rows = cols = positives.new_zeros(0)
     if earlier is not None:
         left_out = (earlier > 0) & (earlier != positives.unsqueeze(1))
         rows, slots = left_out.nonzero(as_tuple=True)
-        logits = logits.index_put_((rows, earlier[rows, slots] - 1), logits.new_tensor(float("-inf")))
-    return F.cross_entropy(logits, positives - 1)
+        cols = earlier[rows, slots] - 1
+    bias = None if log_q is None else -log_q[1:].detach()
+    return _CatalogueCrossEntropy.apply(query / temperature, item_vectors[1:], bias, positives - 1, rows, cols)
 
 
 def resolve_softmax(mode, n_items, max_items):
@@ -258,6 +274,14 @@ class ARGUSTrainer(Trainer):
         self.warmup_steps = model.warmup_steps
         if self.warmup_steps:
             self.optimizer.register_step_pre_hook(self._warm_up)
+
+    def _build_optimizer(self, **kwargs):
+        """RecBole's optimizer; Adam's update fused into one kernel a parameter (the same update: its separate
+        element-wise passes over a 65,536-row item table cost more than the table's own gradient)."""
+        optimizer = super()._build_optimizer(**kwargs)
+        if type(optimizer) is torch.optim.Adam and not optimizer.defaults["fused"]:
+            optimizer = torch.optim.Adam(optimizer.param_groups, **{**optimizer.defaults, "fused": True})
+        return optimizer
 
     def _warm_up(self, optimizer, *args):
         states = [state for state in optimizer.state.values() if "step" in state]
