@@ -211,6 +211,10 @@ def test_full_softmax_leaves_out_each_rows_earlier_items_but_its_positive_as_a_m
     for got, expected in zip(gradients[1], gradients[0]):
         assert torch.allclose(got, expected, rtol=1e-10, atol=1e-12)
     assert float(full_softmax_loss(query, vectors, positives, temperature, log_q=log_q)) > float(losses[1])
+    twice = full_softmax_loss(query, vectors, positives, temperature, earlier, log_q)
+    twice.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="runs once per forward"):
+        twice.backward()
 
 
 @pytest.mark.parametrize("log_q_on", [True, False])
@@ -1220,9 +1224,9 @@ def test_the_trainer_steps_adam_fused_with_recboles_settings(data_dir, tmp_path)
     config = _config(data_dir, tmp_path, weight_decay=0.01)
     _, _, _, _, model = _prepare(config)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    assert type(trainer.optimizer) is torch.optim.Adam and trainer.optimizer.defaults["fused"]
-    group = trainer.optimizer.param_groups[0]
-    assert group["lr"] == config["learning_rate"] and group["weight_decay"] == 0.01
+    assert type(trainer.optimizer) is torch.optim.Adam
+    (group,) = trainer.optimizer.param_groups
+    assert group["fused"] and group["lr"] == config["learning_rate"] and group["weight_decay"] == 0.01
     assert {id(p) for p in group["params"]} == {id(p) for p in model.parameters()}
 
 

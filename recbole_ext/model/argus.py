@@ -175,12 +175,16 @@ class _CatalogueCrossEntropy(torch.autograd.Function):
         logits.index_put_((rows, cols), logits.new_tensor(float("-inf")))
         log_norm = torch.logsumexp(logits, dim=1)
         ctx.save_for_backward(query, items, logits, log_norm, positives)
+        ctx.spent = False
         return (log_norm - logits.gather(1, positives.unsqueeze(1)).squeeze(1)).mean()
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.spent:
+            raise RuntimeError("the exact softmax's backward pass reuses its logits' memory: it runs once per forward")
+        ctx.spent = True
         query, items, logits, log_norm, positives = ctx.saved_tensors
-        probs = (logits - log_norm.unsqueeze(1)).exp_()  # a left-out item's probability is 0
+        probs = logits.sub_(log_norm.unsqueeze(1)).exp_()  # in place: the logits are this function's own; left out: 0
         probs[torch.arange(len(positives), device=probs.device), positives] -= 1.0
         scale = grad / len(positives)
         return (probs @ items) * scale, (probs.T @ query) * scale, None, None, None, None
@@ -280,7 +284,8 @@ class ARGUSTrainer(Trainer):
         element-wise passes over a 65,536-row item table cost more than the table's own gradient)."""
         optimizer = super()._build_optimizer(**kwargs)
         if type(optimizer) is torch.optim.Adam and not optimizer.defaults["fused"]:
-            optimizer = torch.optim.Adam(optimizer.param_groups, **{**optimizer.defaults, "fused": True})
+            groups = [{**group, "fused": True} for group in optimizer.param_groups]  # a group's own option wins
+            optimizer = torch.optim.Adam(groups, **{**optimizer.defaults, "fused": True})
         return optimizer
 
     def _warm_up(self, optimizer, *args):
