@@ -1087,6 +1087,31 @@ def test_hashed_item_rows_are_the_same_every_time():
     assert torch.all(first(torch.tensor([0])) == 0)  # padding
 
 
+def test_the_unified_tables_catalogue_is_every_items_bag_in_value_and_gradient():
+    """``all_items()`` reads the unified table through a fixed sparse matrix built once: the same vectors and
+    table gradient as one bag per item, and a new matrix once a feature changes in place or the module is copied."""
+    import copy
+
+    from recbole_ext.model.layers import ItemTokenEmbedding
+
+    genres = torch.tensor([[0, 0], [1, 2], [2, 0], [3, 1], [2, 2]])
+    module = ItemTokenEmbedding(5, 8, features={"genre": genres}, buckets=13, n_hashes=3)  # 13 rows: collisions
+    weights = torch.randn(5, 8)
+    for _ in range(2):  # built, then reused
+        catalogue = module.all_items()
+        (catalogue * weights).sum().backward()
+        by_bags = module(torch.arange(5))
+        table_grad, module.table.weight.grad = module.table.weight.grad, None
+        (by_bags * weights).sum().backward()
+        assert torch.allclose(catalogue, by_bags, atol=1e-6) and torch.all(catalogue[0] == 0)
+        assert torch.allclose(table_grad, module.table.weight.grad, atol=1e-6)
+        module.table.weight.grad = None
+    with torch.no_grad():
+        module.feature_0[2] = torch.tensor([3, 1])
+    assert torch.allclose(module.all_items()[2], module(torch.tensor([2]))[0], atol=1e-6)
+    assert torch.allclose(copy.deepcopy(module).all_items(), module.all_items())
+
+
 def test_hash_collision_rate_matches_the_bucket_count():
     """N distinct ids in m rows: each hash function puts an id in a row another id shares with
     probability 1 - (1 - 1/m)^(N - 1), and C(N, 2)/m pairs collide; all 3 rows of an id match another
@@ -1145,6 +1170,38 @@ def test_item_features_reach_the_item_tokens_and_the_output_vectors(data_dir, tm
         assert n_params == buckets * config["hidden_size"]
     else:
         assert n_params == (model.n_items + dataset.num("genre") + dataset.num("year")) * config["hidden_size"]
+
+
+@pytest.mark.parametrize("buckets", [0, 64])
+@pytest.mark.parametrize("softmax", ["full", "sampled"])
+def test_a_step_whose_softmax_reads_every_item_takes_its_input_tokens_from_them(data_dir, tmp_path, buckets, softmax):
+    """With item features, an exact-softmax step reads the item tables once (every item's token, the inputs
+    gathered from them) and gives the loss and gradients of the plain recipe, a bag for the inputs and
+    another for the catalogue; a sampled-softmax step bags its inputs alone."""
+    import contextlib
+
+    config = _config(data_dir, tmp_path, item_feature_fields=["genre", "year"], item_hash_buckets=buckets,
+                     softmax=softmax, **ITEM_FEATURES)
+    _, train, _, _, model = _prepare(config)
+    batch = next(iter(train))
+    bagged = []
+    hook = model.item_embedding.register_forward_hook(lambda module, args, output: bagged.append(args[0].shape))
+    results = []
+    for plain in (False, True):
+        if plain:
+            hook.remove()
+            model._item_tokens_once = contextlib.nullcontext
+            model.item_embedding.all_items = lambda: model.item_embedding(torch.arange(model.n_items))
+        model.zero_grad()
+        torch.manual_seed(0)  # the same negatives
+        loss = sum(model.calculate_loss(batch))  # next item + feedback
+        loss.backward()
+        results.append((loss.detach(), {key: p.grad.clone() for key, p in model.named_parameters() if p.grad is not None}))
+    (loss, grads), (plain_loss, plain_grads) = results
+    assert torch.allclose(loss, plain_loss, atol=1e-6) and grads.keys() == plain_grads.keys()
+    for key in grads:
+        assert torch.allclose(grads[key], plain_grads[key], atol=1e-6), key
+    assert (batch["item_id_list"].shape in bagged) == (softmax == "sampled")
 
 
 def test_absolute_time_buckets_count_from_the_first_training_event(data_dir, tmp_path):

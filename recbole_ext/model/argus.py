@@ -54,6 +54,7 @@ vectors are added to the item token, as BERT sums its input embeddings
 them (docs/models/ARGUS.md, session 46).
 """
 
+import contextlib
 import math
 
 import numpy as np
@@ -368,6 +369,7 @@ class ARGUS(SequentialRecommender):
         self.register_buffer("target_item_probs", self._target_item_probs(dataset))
         # built last, so every other layer starts as it does with the positions added to the tokens
         self.position_bias = self._build_position_bias(config)
+        self._step_item_tokens = None  # every item's token, while a training step reads the catalogue
 
     # ------------------------------------------------------------------ config
     def _check_inter_field(self, key, field, dataset):
@@ -722,12 +724,29 @@ class ARGUS(SequentialRecommender):
     def item_tokens(self, items):
         """Input vectors (``items.shape + (hidden_size,)``) of item ids: the id embedding plus, with
         ``item_feature_fields``, the item's features (exact or unified hashed tables)."""
+        if self._step_item_tokens is not None:
+            return self._step_item_tokens[items]
         return self.item_embedding(items)
 
     def _all_item_tokens(self):
+        if self._step_item_tokens is not None:
+            return self._step_item_tokens
         if isinstance(self.item_embedding, nn.Embedding):
             return self.item_embedding.weight
         return self.item_embedding.all_items()
+
+    @contextlib.contextmanager
+    def _item_tokens_once(self):
+        """Inside, a training step whose loss reads every item's vector (the exact softmax, or history
+        negatives) through item features takes its input tokens from the catalogue's tokens, built once: the
+        same vectors and gradients, one pass over the item tables instead of two."""
+        reads_catalogue = self.softmax == "full" or self.history_negatives
+        if reads_catalogue and self.item_output != "separate" and isinstance(self.item_embedding, ItemTokenEmbedding):
+            self._step_item_tokens = self.item_embedding.all_items()
+        try:
+            yield
+        finally:
+            self._step_item_tokens = None
 
     def item_vectors(self, items=None):
         """``[n_items, head_size]`` output vectors of every item id (row 0: padding), or of the
@@ -765,6 +784,10 @@ class ARGUS(SequentialRecommender):
 
     def calculate_loss(self, interaction):
         """Next-item softmax + weighted feedback losses, every position at once."""
+        with self._item_tokens_once():
+            return self._losses(interaction)
+
+    def _losses(self, interaction):
         items = interaction[self.ITEM_SEQ]
         present = items > 0
         queries, feedback_outputs = self.forward(interaction)

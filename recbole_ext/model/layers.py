@@ -23,6 +23,7 @@ Cross-contamination", arXiv 2107.02027, 2021).
 """
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -266,6 +267,7 @@ class ItemTokenEmbedding(nn.Module):
             self.field_tables = nn.ModuleList(
                 nn.Embedding(cardinalities[field], dim, padding_idx=0) for field in self.fields
             )
+        self._catalogue_matrices = None
 
     def feature_values(self, index):
         return getattr(self, f"feature_{index}")
@@ -284,32 +286,88 @@ class ItemTokenEmbedding(nn.Module):
         rows = self.hash_rows(field_index, values).flatten(1)
         return rows, (weights / self.n_hashes).repeat_interleave(self.n_hashes, dim=1)
 
+    def _bags(self, flat):
+        """Each field's (rows, weights) for items ``flat`` (``[N, 1]``), the item id's first."""
+        values = [flat] + [self.feature_values(index)[flat[:, 0]] for index in range(len(self.fields))]
+        return [self._rows_and_weights(index, field_values) for index, field_values in enumerate(values)]
+
+    def _unified_bag(self, flat):
+        """Rows of the unified table that items ``flat`` read, and their weights: every field's rows in one bag
+        (one dense table-sized gradient per call instead of one per field)."""
+        return tuple(torch.cat(parts, 1) for parts in zip(*self._bags(flat)))
+
     def forward(self, items):
         """``items.shape + (dim,)`` vectors of item ids ``items``."""
         flat = items.reshape(-1, 1)
-        values = [flat] + [self.feature_values(index)[flat[:, 0]] for index in range(len(self.fields))]
-        bags = [self._rows_and_weights(index, field_values) for index, field_values in enumerate(values)]
         if self.buckets > 0:
-            # every field reads the one table: one bag over all their rows, so the backward pass builds one
-            # dense table-sized gradient per call instead of one per field
-            rows, weights = (torch.cat(parts, 1) for parts in zip(*bags))
+            rows, weights = self._unified_bag(flat)
             vectors = F.embedding_bag(rows, self.table.weight, per_sample_weights=weights, mode="sum")
         else:
             tables = [self.table, *self.field_tables]
             vectors = sum(
                 F.embedding_bag(rows, table.weight, per_sample_weights=weights, mode="sum")
-                for (rows, weights), table in zip(bags, tables)
+                for (rows, weights), table in zip(self._bags(flat), tables)
             )
         vectors = vectors * (flat > 0).float()
         return vectors.view(items.shape + (self.dim,))
 
     def all_items(self):
-        """``[n_items, dim]`` vectors of every item id."""
-        return self(torch.arange(self.n_items, device=self.table.weight.device))
+        """``[n_items, dim]`` vectors of every item id.
+
+        With the unified table: one product of a fixed sparse ``[n_items, buckets]`` matrix (each item's hashed
+        rows and weights, built once) with the table, so a step neither hashes the catalogue again nor sorts
+        its rows for the gradient (:class:`FixedSparseProduct`)."""
+        if self.buckets == 0:
+            return self(torch.arange(self.n_items, device=self.table.weight.device))
+        return FixedSparseProduct.apply(self.table.weight, *self._catalogue())
+
+    def __getstate__(self):
+        # a copy or a pickle rebuilds the matrices on first use (sparse CSR tensors cannot be deep-copied)
+        return {**super().__getstate__(), "_catalogue_matrices": None}
+
+    def _catalogue(self):
+        """The fixed sparse matrix of every item's rows and its transpose, rebuilt whenever the hash
+        coefficients or an item feature changed (loaded, edited in place, moved to another device)."""
+        sources = [self.hash_coefficients] + [self.feature_values(index) for index in range(len(self.fields))]
+        version = tuple((source.data_ptr(), source._version) for source in sources)
+        if self._catalogue_matrices is None or self._catalogue_matrices[0] != version:
+            with torch.no_grad():
+                flat = torch.arange(self.n_items, device=self.table.weight.device).reshape(-1, 1)
+                rows, weights = self._unified_bag(flat)
+                self._catalogue_matrices = (version, *sparse_row_matrices(rows, weights * (flat > 0), self.buckets))
+        return self._catalogue_matrices[1:]
+
+
+def sparse_row_matrices(columns, weights, n_columns):
+    """The CSR matrix ``[len(columns), n_columns]`` holding ``weights[i, j]`` at ``(i, columns[i, j])``
+    (repeats summed), and its transpose, also CSR."""
+    row_ids = torch.arange(len(columns), device=columns.device).repeat_interleave(columns.shape[1])
+    coo = torch.sparse_coo_tensor(
+        torch.stack([row_ids, columns.flatten()]), weights.flatten(), (len(columns), n_columns), check_invariants=True
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return coo.coalesce().to_sparse_csr(), coo.t().coalesce().to_sparse_csr()
+
+
+class FixedSparseProduct(torch.autograd.Function):
+    """``matrix @ dense`` for a constant sparse ``matrix`` given with its ``transposed``: the gradient of
+    ``dense`` is ``transposed @ grad``, one sparse product with no sort of the matrix's indices (about a third
+    of ``embedding_bag``'s forward and backward time on ml-latest-small's catalogue, one thread)."""
+
+    @staticmethod
+    def forward(ctx, dense, matrix, transposed):
+        ctx.transposed = transposed
+        return matrix @ dense
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.transposed @ grad, None, None
 
 
 __all__ = [
     "HASH_PRIME",
+    "FixedSparseProduct",
     "ItemTokenEmbedding",
     "hash_coefficients",
     "universal_hash_rows",
@@ -322,4 +380,5 @@ __all__ = [
     "segment_causal_mask",
     "segment_positions",
     "segment_starts",
+    "sparse_row_matrices",
 ]
