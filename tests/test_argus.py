@@ -1110,6 +1110,9 @@ def test_the_unified_tables_catalogue_is_every_items_bag_in_value_and_gradient()
         module.feature_0[2] = torch.tensor([3, 1])
     assert torch.allclose(module.all_items()[2], module(torch.tensor([2]))[0], atol=1e-6)
     assert torch.allclose(copy.deepcopy(module).all_items(), module.all_items())
+    module._catalogue_matrices = None
+    with torch.no_grad():  # scoring keeps no matrix
+        assert torch.allclose(module.all_items(), module(torch.arange(5))) and module._catalogue_matrices is None
 
 
 def test_hash_collision_rate_matches_the_bucket_count():

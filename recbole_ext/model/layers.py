@@ -314,10 +314,12 @@ class ItemTokenEmbedding(nn.Module):
     def all_items(self):
         """``[n_items, dim]`` vectors of every item id.
 
-        With the unified table: one product of a fixed sparse ``[n_items, buckets]`` matrix (each item's hashed
-        rows and weights, built once) with the table, so a step neither hashes the catalogue again nor sorts
-        its rows for the gradient (:class:`FixedSparseProduct`)."""
-        if self.buckets == 0:
+        A training step with the unified table reads it as one product of a fixed sparse ``[n_items, buckets]``
+        matrix (each item's hashed rows and weights, built once and kept) with the table, so it neither hashes
+        the catalogue again nor sorts its rows for the gradient (:class:`FixedSparseProduct`). Without gradients
+        (scoring, serving) one bag per item, built and dropped per call: the kept matrices take about three
+        times the memory of the bag's rows, too much to hold beside a catalogue of millions at serving time."""
+        if self.buckets == 0 or not torch.is_grad_enabled():
             return self(torch.arange(self.n_items, device=self.table.weight.device))
         return FixedSparseProduct.apply(self.table.weight, *self._catalogue())
 
