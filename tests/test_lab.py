@@ -904,3 +904,28 @@ def test_profile_step_writes_the_operators_of_a_rows_training_steps(tmp_path, mo
     assert "aten::mm" in (tmp_path / "profile_step_ml-100k_step0.txt").read_text()
     with pytest.raises(SystemExit, match="--steps must be >= 1"):
         profile_step.main(["--steps=0"])
+
+
+
+def test_the_contrastive_probe_is_infonce_without_same_target_negatives():
+    import math
+
+    import torch.nn.functional as F
+
+    from lab.probes.argus_contrastive import TEMPERATURE, dropout_view_infonce
+
+    torch.manual_seed(0)
+    first, second = torch.randn(6, 8), torch.randn(6, 8)
+    targets = torch.tensor([1, 1, 3, 4, 3, 5])
+
+    def one_direction(anchors, others):  # row by row: the own draw against the draws of other targets
+        losses = []
+        for i in range(len(targets)):
+            kept = [j for j in range(len(targets)) if j == i or targets[j] != targets[i]]
+            sims = torch.stack([F.cosine_similarity(anchors[i], others[j], dim=0) for j in kept]) / TEMPERATURE
+            losses.append(-sims[kept.index(i)] + torch.logsumexp(sims, 0))
+        return torch.stack(losses).mean()
+
+    expected = (one_direction(first, second) + one_direction(second, first)) / 2
+    assert math.isclose(dropout_view_infonce(first, second, targets).item(), expected.item(), rel_tol=1e-5)
+    assert dropout_view_infonce(first, first, targets) < dropout_view_infonce(first, second, targets)
