@@ -257,6 +257,14 @@ DATASET_CORE_PROBES = {
          {"train_batch_size": 290}, "ARGUSBidirectionalWindows"),
         ("4,096 uniform negatives (16 x; about 3 x a step's candidates, nearer the full softmax)",
          {"uniform_negatives": 4096}, "ARGUS"),
+        # session 50: the core peaks after ~900 steps and overfits; what acts on that
+        ("item ids through the unified hashed table (3 rows an id, no features)", {"item_hash_buckets": 65536},
+         "ARGUS"),
+        ("a longer weight average (ema_decay 0.998)", {"ema_decay": 0.998}, "ARGUS"),
+        ("one layer", {"n_layers": 1}, "ARGUS"),
+        ("twice the width (128)", {"hidden_size": 128, "head_size": 128, "inner_size": 512}, "ARGUS"),
+        ("DuoRec's contrastive term between two dropout draws of each query (2 x the encoder's compute)", {},
+         "ARGUSContrastive"),
     ),
 }
 
