@@ -906,7 +906,6 @@ def test_profile_step_writes_the_operators_of_a_rows_training_steps(tmp_path, mo
         profile_step.main(["--steps=0"])
 
 
-
 def test_the_contrastive_probe_is_infonce_without_same_target_negatives():
     import math
 
