@@ -216,6 +216,8 @@ CORE_PROBES = (
      "ARGUSRelativePositions"),
     ("each layer's own position maps for the positions' bias (LightSANs'; the default shares one, as TUPE)", {},
      "ARGUSPerLayerPositions"),
+    # session 51: RecBole's weight_decay is Adam's L2 term on every weight (the defaults have none)
+    ("weight decay 1e-4 (RecBole's weight_decay: Adam's L2 term on every weight)", {"weight_decay": 1e-4}, "ARGUS"),
 )
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (
@@ -265,6 +267,8 @@ DATASET_CORE_PROBES = {
         ("twice the width (128)", {"hidden_size": 128, "head_size": 128, "inner_size": 512}, "ARGUS"),
         ("DuoRec's contrastive term between two dropout draws of each query (2 x the encoder's compute)", {},
          "ARGUSContrastive"),
+        ("weight decay 1e-5", {"weight_decay": 1e-5}, "ARGUS"),
+        ("weight decay 1e-3", {"weight_decay": 1e-3}, "ARGUS"),
     ),
 }
 
