@@ -269,6 +269,7 @@ DATASET_CORE_PROBES = {
          "ARGUSContrastive"),
         ("weight decay 1e-5", {"weight_decay": 1e-5}, "ARGUS"),
         ("weight decay 1e-3", {"weight_decay": 1e-3}, "ARGUS"),
+        ("exact full softmax (SASRec's loss) and weight decay 1e-4", {**SASREC_LOSS, "weight_decay": 1e-4}, "ARGUS"),
     ),
 }
 
