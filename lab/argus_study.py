@@ -135,6 +135,14 @@ SASREC_MODEL_TRAINING = {**SASREC_MODEL_SCORING, **SASREC_DROPOUT, "learning_rat
 #: full softmax, no weight average, temperature 1 (SASRec's logits are raw dot products)
 SASREC_RECIPE = {**SASREC_SCORING, **SASREC_DROPOUT, "learning_rate": 0.001, **SASREC_LOSS, "ema_decay": 0,
                  "temperature_init": 1.0}
+
+
+def as_set(*assignments):
+    """Settings as ``row --set`` parses them (YAML: ``1e-4`` is a string there, which RecBole evaluates), so that a
+    table row's run key is the key of the records its ``--set`` command trained."""
+    return device_runs.parse_settings(list(assignments))
+
+
 #: (label, overrides of the id-only row, model: ARGUS or a probe of ``lab.probes``)
 CORE_PROBES = (
     ("id-only core (ARGUS defaults)", {}, "ARGUS"),
@@ -217,7 +225,8 @@ CORE_PROBES = (
     ("each layer's own position maps for the positions' bias (LightSANs'; the default shares one, as TUPE)", {},
      "ARGUSPerLayerPositions"),
     # session 51: RecBole's weight_decay is Adam's L2 term on every weight (the defaults have none)
-    ("weight decay 1e-4 (RecBole's weight_decay: Adam's L2 term on every weight)", {"weight_decay": 1e-4}, "ARGUS"),
+    ("weight decay 1e-4 (RecBole's weight_decay: Adam's L2 term on every weight)", as_set("weight_decay=1e-4"),
+     "ARGUS"),
 )
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (
@@ -267,9 +276,10 @@ DATASET_CORE_PROBES = {
         ("twice the width (128)", {"hidden_size": 128, "head_size": 128, "inner_size": 512}, "ARGUS"),
         ("DuoRec's contrastive term between two dropout draws of each query (2 x the encoder's compute)", {},
          "ARGUSContrastive"),
-        ("weight decay 1e-5", {"weight_decay": 1e-5}, "ARGUS"),
-        ("weight decay 1e-3", {"weight_decay": 1e-3}, "ARGUS"),
-        ("exact full softmax (SASRec's loss) and weight decay 1e-4", {**SASREC_LOSS, "weight_decay": 1e-4}, "ARGUS"),
+        ("weight decay 1e-5", as_set("weight_decay=1e-5"), "ARGUS"),
+        ("weight decay 1e-3", as_set("weight_decay=1e-3"), "ARGUS"),
+        ("exact full softmax (SASRec's loss) and weight decay 1e-4", {**SASREC_LOSS, **as_set("weight_decay=1e-4")},
+         "ARGUS"),
     ),
 }
 
