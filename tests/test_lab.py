@@ -735,6 +735,24 @@ def test_the_plateau_decay_probe_halves_the_learning_rate_after_each_stalled_val
         _probe_model_and_trainer("ARGUSPlateauDecay", {"warmup_steps": 10})
 
 
+def test_the_inverse_sqrt_probe_warms_up_linearly_then_decays_as_the_root_of_the_step():
+    from lab.probes.argus_inverse_sqrt_decay import inverse_sqrt_scale
+
+    model, trainer = _probe_model_and_trainer("ARGUSInverseSqrtDecay", {"learning_rate": 0.004, "warmup_steps": 4})
+    rates = []
+    for _ in range(16):
+        trainer.optimizer.zero_grad()
+        sum(p.sum() for p in model.parameters()).backward()
+        trainer.optimizer.step()
+        rates.append(trainer.optimizer.param_groups[0]["lr"])
+    assert rates[:4] == pytest.approx([0.001, 0.002, 0.003, 0.004])
+    assert rates[15] == pytest.approx(0.004 * 0.5)  # step 16 = 4 x the warm-up: half the rate
+    assert all(later < earlier for earlier, later in zip(rates[3:], rates[4:]))
+    assert inverse_sqrt_scale(99, 100) == 1.0
+    with pytest.raises(ValueError, match="warmup_steps > 0"):
+        _probe_model_and_trainer("ARGUSInverseSqrtDecay", {"warmup_steps": 0})
+
+
 def test_epoch_time_trains_every_variant_each_round_and_writes_the_ratio_table(tmp_path, monkeypatch):
     from lab import argus_study, epoch_time
 
