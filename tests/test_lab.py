@@ -946,3 +946,22 @@ def test_the_contrastive_probe_is_infonce_without_same_target_negatives():
     expected = (one_direction(first, second) + one_direction(second, first)) / 2
     assert math.isclose(dropout_view_infonce(first, second, targets).item(), expected.item(), rel_tol=1e-5)
     assert dropout_view_infonce(first, first, targets) < dropout_view_infonce(first, second, targets)
+
+
+def test_the_item_bias_probe_adds_each_items_bias_to_its_logit_and_trains_it():
+    from lab.probes import register_probes
+    from recbole_ext.runner import build_config, build_model_and_trainer, prepare
+
+    register_probes()
+    config = build_config("ARGUSItemBias", "ml-100k", overrides={"state": "ERROR", **ID_ONLY, "softmax": "sampled"})
+    _, train_data, _, _ = prepare(config)
+    model, _ = build_model_and_trainer(config, train_data)
+    with torch.no_grad():
+        model.item_bias.copy_(torch.randn(model.n_items, 1))
+    state = torch.randn(3, config["hidden_size"])
+    queries = model._item_queries(state) / model.temperature()
+    logits = queries @ model.item_vectors().T
+    dots = state @ super(type(model), model).item_vectors().T / model.temperature()
+    assert torch.allclose(logits, dots + model.item_bias[:, 0], atol=1e-5)
+    model.calculate_loss(next(iter(train_data))).backward()
+    assert model.item_bias.grad.abs().sum() > 0
