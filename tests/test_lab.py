@@ -954,7 +954,7 @@ def test_the_item_bias_probe_adds_each_items_bias_to_its_logit_and_trains_it():
 
     register_probes()
     config = build_config("ARGUSItemBias", "ml-100k", overrides={"state": "ERROR", **ID_ONLY, "softmax": "sampled"})
-    _, train_data, _, _ = prepare(config)
+    _, train_data, _, test_data = prepare(config)
     model, _ = build_model_and_trainer(config, train_data)
     with torch.no_grad():
         model.item_bias.copy_(torch.randn(model.n_items, 1))
@@ -963,5 +963,9 @@ def test_the_item_bias_probe_adds_each_items_bias_to_its_logit_and_trains_it():
     logits = queries @ model.item_vectors().T
     dots = state @ super(type(model), model).item_vectors().T / model.temperature()
     assert torch.allclose(logits, dots + model.item_bias[:, 0], atol=1e-5)
+    model.eval()
+    with torch.no_grad():
+        assert model.full_sort_predict(next(iter(test_data))[0]).shape[1] == model.n_items
+    model.train()
     model.calculate_loss(next(iter(train_data))).backward()
     assert model.item_bias.grad.abs().sum() > 0

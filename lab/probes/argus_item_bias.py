@@ -23,6 +23,7 @@ class ARGUSItemBias(ARGUS):
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.item_bias = nn.Parameter(torch.zeros(self.n_items, 1))
+        self.head_size += 1  # the scored width (the layers are built): queries and item vectors carry the bias column
 
     def _item_queries(self, state, context=None):
         queries = super()._item_queries(state, context)
