@@ -969,3 +969,14 @@ def test_the_item_bias_probe_adds_each_items_bias_to_its_logit_and_trains_it():
     model.train()
     model.calculate_loss(next(iter(train_data))).backward()
     assert model.item_bias.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("probe,item_table_decay", [("ARGUSItemTableDecay", 0.3), ("ARGUSEncoderDecay", 0.0)])
+def test_the_split_decay_probes_decay_the_item_table_or_every_other_weight(probe, item_table_decay):
+    model, trainer = _probe_model_and_trainer(probe, {"learner": "adamw", "weight_decay": 0.3})
+    decay = {id(p): group["weight_decay"] for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert len(decay) == len(list(model.parameters()))
+    for name, parameter in model.named_parameters():
+        on_item_table = name.startswith("item_embedding.")
+        expected = item_table_decay if on_item_table else 0.3 - item_table_decay
+        assert decay[id(parameter)] == expected, name
