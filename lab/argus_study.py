@@ -228,6 +228,12 @@ CORE_PROBES = (
     ("weight decay 1e-4 (RecBole's weight_decay: Adam's L2 term on every weight)", as_set("weight_decay=1e-4"),
      "ARGUS"),
 )
+def adamw(weight_decay):
+    """RecBole's AdamW (decoupled weight decay) at ``weight_decay``, as ``row --set learner=adamw weight_decay=<w>``."""
+    return as_set("learner=adamw", f"weight_decay={weight_decay}")
+
+
+ITEM_TABLE_DECAY = "decoupled weight decay 0.3 on the item table only (AdamW)"
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (
     ("exact full softmax less the sampled softmax's log Q (the defaults' loss up to full_softmax_max_items)",
@@ -280,6 +286,14 @@ DATASET_CORE_PROBES = {
         ("weight decay 1e-3", as_set("weight_decay=1e-3"), "ARGUS"),
         ("exact full softmax (SASRec's loss) and weight decay 1e-4", {**SASREC_LOSS, **as_set("weight_decay=1e-4")},
          "ARGUS"),
+        # session 52: the learning rate's schedule, an output bias, decoupled weight decay and where it acts
+        ("the rate decaying as 1 / sqrt(step) after the warm-up (the Transformer's schedule)", {},
+         "ARGUSInverseSqrtDecay"),
+        ("a learned bias per item on every next-item logit (BERT4Rec's output bias)", {}, "ARGUSItemBias"),
+        ("decoupled weight decay 0.1 on every weight (AdamW)", adamw(0.1), "ARGUS"),
+        ("decoupled weight decay 0.3 on every weight (AdamW)", adamw(0.3), "ARGUS"),
+        ("decoupled weight decay 0.3 on every weight but the item table (AdamW)", adamw(0.3), "ARGUSEncoderDecay"),
+        (ITEM_TABLE_DECAY, adamw(0.3), "ARGUSItemTableDecay"),
     ),
 }
 
