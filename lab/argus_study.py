@@ -255,6 +255,10 @@ DATASET_CORE_PROBES = {
         ("labels smoothed by 0.05 on the exact softmax without log Q", {}, "ARGUSLightLabelSmoothing"),
         ("SASRec's model on one pass, its dropout, learning rate and loss (the exact full softmax)",
          {**SASREC_MODEL_TRAINING, **SASREC_LOSS}, "ARGUSSASRecModel"),
+        # session 52: amazon-games' decoupled weight decay here, on the defaults' loss and on the sampled one
+        ("decoupled weight decay 0.3 on every weight (AdamW)", adamw(0.3), "ARGUS"),
+        (f"the logQ-corrected sampled softmax, {ITEM_TABLE_DECAY}", {"softmax": "sampled", **adamw(0.3)},
+         "ARGUSItemTableDecay"),
     ),
     # amazon-games' windows are short (~7 to a packed 50-slot row), so 2,048 rows would be ~14,600 targets a step
     # and ~23 steps an epoch; 290 rows give SASRec's ~2,048 targets a step
