@@ -247,6 +247,8 @@ EXACT_SOFTMAX_PROBES = (
     ("no log Q on the exact softmax (SASRec's loss; the defaults before session 45)", {"full_softmax_log_q": False},
      "ARGUS"),
     ("labels smoothed by 0.1 on the exact softmax without log Q", {}, "ARGUSLabelSmoothing"),
+    # session 52: amazon-games' one regulariser that lifts its validation on every seed
+    (ITEM_TABLE_DECAY, adamw(0.3), "ARGUSItemTableDecay"),
 )
 DATASET_CORE_PROBES = {
     "ml-100k": EXACT_SOFTMAX_PROBES,
