@@ -228,11 +228,14 @@ CORE_PROBES = (
     ("weight decay 1e-4 (RecBole's weight_decay: Adam's L2 term on every weight)", as_set("weight_decay=1e-4"),
      "ARGUS"),
 )
+
+
 def adamw(weight_decay):
     """RecBole's AdamW (decoupled weight decay) at ``weight_decay``, as ``row --set learner=adamw weight_decay=<w>``."""
     return as_set("learner=adamw", f"weight_decay={weight_decay}")
 
 
+#: the candidate default of session 52 (``lab.probes.ARGUSItemTableDecay`` at ``adamw(0.3)``), a row on every dataset
 ITEM_TABLE_DECAY = "decoupled weight decay 0.3 on the item table only (AdamW)"
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (
@@ -247,7 +250,7 @@ EXACT_SOFTMAX_PROBES = (
     ("no log Q on the exact softmax (SASRec's loss; the defaults before session 45)", {"full_softmax_log_q": False},
      "ARGUS"),
     ("labels smoothed by 0.1 on the exact softmax without log Q", {}, "ARGUSLabelSmoothing"),
-    # session 52: amazon-games' one regulariser that lifts its validation on every seed
+    # session 52: the weight decay that lifts amazon-games' validation on every seed, here on the exact softmax
     (ITEM_TABLE_DECAY, adamw(0.3), "ARGUSItemTableDecay"),
 )
 DATASET_CORE_PROBES = {
