@@ -264,6 +264,7 @@ DATASET_CORE_PROBES = {
         ("decoupled weight decay 0.3 on every weight (AdamW)", adamw(0.3), "ARGUS"),
         (f"the logQ-corrected sampled softmax, {ITEM_TABLE_DECAY}", {"softmax": "sampled", **adamw(0.3)},
          "ARGUSItemTableDecay"),
+        ("decoupled weight decay 0.1 on the item table only (AdamW)", adamw(0.1), "ARGUSItemTableDecay"),
         ("decoupled weight decay 1.0 on the item table only (AdamW)", adamw(1.0), "ARGUSItemTableDecay"),
     ),
     # amazon-games' windows are short (~7 to a packed 50-slot row), so 2,048 rows would be ~14,600 targets a step
@@ -304,6 +305,7 @@ DATASET_CORE_PROBES = {
         ("decoupled weight decay 0.3 on every weight (AdamW)", adamw(0.3), "ARGUS"),
         ("decoupled weight decay 0.3 on every weight but the item table (AdamW)", adamw(0.3), "ARGUSEncoderDecay"),
         (ITEM_TABLE_DECAY, adamw(0.3), "ARGUSItemTableDecay"),
+        ("decoupled weight decay 0.1 on the item table only (AdamW)", adamw(0.1), "ARGUSItemTableDecay"),
         ("decoupled weight decay 1.0 on the item table only (AdamW)", adamw(1.0), "ARGUSItemTableDecay"),
     ),
 }
