@@ -235,8 +235,14 @@ def adamw(weight_decay):
     return as_set("learner=adamw", f"weight_decay={weight_decay}")
 
 
-#: the candidate default of session 52 (``lab.probes.ARGUSItemTableDecay`` at ``adamw(0.3)``), a row on every dataset
-ITEM_TABLE_DECAY = "decoupled weight decay 0.3 on the item table only (AdamW)"
+def item_table_decay(weight_decay):
+    """The core row of ``lab.probes.ARGUSItemTableDecay`` at ``adamw(weight_decay)``: (label, overrides, model)."""
+    return (f"decoupled weight decay {weight_decay} on the item table only (AdamW)", adamw(weight_decay),
+            "ARGUSItemTableDecay")
+
+
+#: the candidate default of session 52, a row on every dataset
+ITEM_TABLE_DECAY = item_table_decay(0.3)
 #: probes of the sampled softmax (the catalogues above ``full_softmax_max_items``)
 SAMPLED_SOFTMAX_PROBES = (
     ("exact full softmax less the sampled softmax's log Q (the defaults' loss up to full_softmax_max_items)",
@@ -251,7 +257,7 @@ EXACT_SOFTMAX_PROBES = (
      "ARGUS"),
     ("labels smoothed by 0.1 on the exact softmax without log Q", {}, "ARGUSLabelSmoothing"),
     # session 52: the weight decay that lifts amazon-games' validation on every seed, here on the exact softmax
-    (ITEM_TABLE_DECAY, adamw(0.3), "ARGUSItemTableDecay"),
+    ITEM_TABLE_DECAY,
 )
 DATASET_CORE_PROBES = {
     "ml-100k": EXACT_SOFTMAX_PROBES,
@@ -262,10 +268,10 @@ DATASET_CORE_PROBES = {
          {**SASREC_MODEL_TRAINING, **SASREC_LOSS}, "ARGUSSASRecModel"),
         # session 52: amazon-games' decoupled weight decay here, on the defaults' loss and on the sampled one
         ("decoupled weight decay 0.3 on every weight (AdamW)", adamw(0.3), "ARGUS"),
-        (f"the logQ-corrected sampled softmax, {ITEM_TABLE_DECAY}", {"softmax": "sampled", **adamw(0.3)},
+        (f"the logQ-corrected sampled softmax, {ITEM_TABLE_DECAY[0]}", {"softmax": "sampled", **ITEM_TABLE_DECAY[1]},
          "ARGUSItemTableDecay"),
-        ("decoupled weight decay 0.1 on the item table only (AdamW)", adamw(0.1), "ARGUSItemTableDecay"),
-        ("decoupled weight decay 1.0 on the item table only (AdamW)", adamw(1.0), "ARGUSItemTableDecay"),
+        item_table_decay(0.1),
+        item_table_decay(1.0),
     ),
     # amazon-games' windows are short (~7 to a packed 50-slot row), so 2,048 rows would be ~14,600 targets a step
     # and ~23 steps an epoch; 290 rows give SASRec's ~2,048 targets a step
@@ -304,9 +310,9 @@ DATASET_CORE_PROBES = {
         ("decoupled weight decay 0.1 on every weight (AdamW)", adamw(0.1), "ARGUS"),
         ("decoupled weight decay 0.3 on every weight (AdamW)", adamw(0.3), "ARGUS"),
         ("decoupled weight decay 0.3 on every weight but the item table (AdamW)", adamw(0.3), "ARGUSEncoderDecay"),
-        (ITEM_TABLE_DECAY, adamw(0.3), "ARGUSItemTableDecay"),
-        ("decoupled weight decay 0.1 on the item table only (AdamW)", adamw(0.1), "ARGUSItemTableDecay"),
-        ("decoupled weight decay 1.0 on the item table only (AdamW)", adamw(1.0), "ARGUSItemTableDecay"),
+        ITEM_TABLE_DECAY,
+        item_table_decay(0.1),
+        item_table_decay(1.0),
     ),
 }
 
@@ -465,6 +471,16 @@ def _mean(values):
 
 def _ratio(value, reference):
     return "n/a" if value is None or not reference else f"{value / reference:.3f}"
+
+
+def versus_cells(values, reference):
+    """``values`` (seed -> test figure) against a built-in's ``reference``: the ratio of their means over the seeds
+    both have, and the paired difference."""
+    shared = [seed for seed in values if seed in reference]
+    if not shared:
+        return "n/a", "n/a"
+    ratio = _ratio(statistics.mean(values[s] for s in shared), statistics.mean(reference[s] for s in shared))
+    return ratio, paired_difference(values, reference)
 
 
 def _per_seed(values, seeds):
@@ -778,7 +794,7 @@ def core(dataset, runner, n_seeds, seed_order):
     notes = ["Every ARGUS row is the head-to-head's id-only row (item ids only, the history rule, patience 5) "
              "with the overrides shown; SASRec and LightSANs are the head-to-head's records (never trained here)."]
     return probe_table("core", dataset, runner, n_seeds, seed_order, 0, core_probes(dataset),
-                       ("SASRec", "LightSANs"), notes)
+                       ("SASRec", "LightSANs"), notes, versus="LightSANs")
 
 
 #: the 200-event "everything" rows with and without ``chunk_cuts``' rotation (which leaves a history of at most
@@ -812,10 +828,11 @@ def _paired_cell(test, label, reference, named):
     return f"{difference} vs {reference[label]}" if named else difference
 
 
-def probe_table(table_name, dataset, runner, n_seeds, seed_order, step, probes, builtins, notes, pairs=None):
+def probe_table(table_name, dataset, runner, n_seeds, seed_order, step, probes, builtins, notes, pairs=None,
+                versus=None):
     """Rows of ablation step ``step`` with one change each (``probes``: label, overrides, model), beside the
     ``builtins``' head-to-head records; each row is paired with ``pairs[label]`` (a row with the same
-    information) where given, otherwise with the first row."""
+    information) where given, otherwise with the first row, and with the built-in ``versus`` where given."""
     seeds = seeds_of(n_seeds)
     rows = {}
     for label, extra, model in probes:
@@ -842,6 +859,9 @@ def probe_table(table_name, dataset, runner, n_seeds, seed_order, step, probes, 
             "epochs (per seed)": _epochs_cell(records),
             "s/epoch": _fmt(_seconds(records)),
         })
+        if versus is not None:
+            ratio, paired = versus_cells(test[label], test[versus]) if label != versus else ("", "")
+            table[-1].update({f"x {versus} (shared seeds)": ratio, f"- {versus}, paired (± s.e.)": paired})
     command = f"python -m lab.argus_study {table_name} --dataset={dataset} --seeds={n_seeds}"
     return write_table(f"{table_name}_{dataset}", table, command, notes)
 
@@ -1031,13 +1051,27 @@ def one_row(dataset, runner, n_seeds, step, model, assignments):
     if changed is None:
         raise SystemExit(f"--set: every entry is KEY=YAML, got {' '.join(assignments)}")
     settings = row_settings(dataset, step, changed)
-    lines = []
+    lines, records = [], {}
     for seed in seeds_of(n_seeds):
         record = runner.argus(dataset, settings, seed, model=model)
         lines.append(" ".join([model, dataset, f"step {step}", *assignments, f"seed {seed}: "]) + (
             "missing" if record is None else f"test {METRIC} {record['test_result'][METRIC]:.4f}, best valid "
             f"mrr@10 {record['best_valid_result']['mrr@10']:.4f}, {record['epochs']} epochs"))
+        records[seed] = record
+    if settings["MAX_ITEM_LIST_LENGTH"] == BUILTIN_WINDOW:  # the built-ins' history rule: comparable as it is
+        lines.append(_versus_line(dataset, runner, _values(records), ROW_VERSUS))
     return "\n".join(lines)
+
+
+#: the built-in a ``row`` is compared with (the best built-in of every head-to-head)
+ROW_VERSUS = "LightSANs"
+
+
+def _versus_line(dataset, runner, values, builtin):
+    """The row's mean test figure against ``builtin``'s head-to-head records of the same seeds."""
+    reference = _values({seed: runner.builtin(builtin, dataset, seed) for seed in values})
+    ratio, paired = versus_cells(values, reference)
+    return f"{_cell(values)}: x {builtin} {ratio} (shared seeds), paired {paired}"
 
 
 def main(argv=None):

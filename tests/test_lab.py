@@ -971,12 +971,20 @@ def test_the_item_bias_probe_adds_each_items_bias_to_its_logit_and_trains_it():
     assert model.item_bias.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("probe,item_table_decay", [("ARGUSItemTableDecay", 0.3), ("ARGUSEncoderDecay", 0.0)])
-def test_the_split_decay_probes_decay_the_item_table_or_every_other_weight(probe, item_table_decay):
+@pytest.mark.parametrize("probe,table_decay,other_decay", [("ARGUSItemTableDecay", 0.3, 0.0),
+                                                            ("ARGUSEncoderDecay", 0.0, 0.3)])
+def test_the_split_decay_probes_decay_the_item_table_or_every_other_weight(probe, table_decay, other_decay):
     model, trainer = _probe_model_and_trainer(probe, {"learner": "adamw", "weight_decay": 0.3})
     decay = {id(p): group["weight_decay"] for group in trainer.optimizer.param_groups for p in group["params"]}
     assert len(decay) == len(list(model.parameters()))
     for name, parameter in model.named_parameters():
-        on_item_table = name.startswith("item_embedding.")
-        expected = item_table_decay if on_item_table else 0.3 - item_table_decay
+        expected = table_decay if name.startswith("item_embedding.") else other_decay
         assert decay[id(parameter)] == expected, name
+
+
+def test_a_row_is_compared_with_a_built_in_on_the_seeds_both_have():
+    from lab.argus_study import versus_cells
+
+    ratio, paired = versus_cells({2020: 0.11, 2021: 0.12}, {2020: 0.10, 2021: 0.10, 2022: 0.30})
+    assert ratio == "1.150" and paired.startswith("+0.0150 ± 0.0050 (2 seeds)")
+    assert versus_cells({2020: 0.1}, {2021: 0.1}) == ("n/a", "n/a")
