@@ -264,6 +264,8 @@ def test_softmax_mode_is_chosen_by_catalogue_size(mode, max_items, expected):
         ("warmup_steps", {"warmup_steps": -1}),
         ("item_output", {"item_output": "shared"}),
         ("item_output", {"item_output": "tied", "head_size": 16}),
+        ("item_weight_decay", {"item_weight_decay": -0.1}),
+        ("item_weight_decay", {"item_weight_decay": 0.3, "learner": "sgd"}),
     ],
 )
 def test_bad_head_settings_are_one_clear_line(data_dir, tmp_path, key, overrides):
@@ -1280,13 +1282,43 @@ def test_decoupled_positions_act_through_the_attention_logits_only(data_dir, tmp
     assert torch.allclose(after[:4], moved[:4], atol=1e-6) and not torch.allclose(after[4], moved[4], atol=1e-4)
 
 
-def test_the_trainer_steps_adam_fused_with_recboles_settings(data_dir, tmp_path):
-    config = _config(data_dir, tmp_path, weight_decay=0.01)
+@pytest.mark.parametrize("features", [{}, {**ITEM_FEATURES, "item_feature_fields": ["genre"]}])
+def test_the_trainer_steps_adam_fused_with_decoupled_decay_on_the_item_tables_only(data_dir, tmp_path, features):
+    config = _config(data_dir, tmp_path, weight_decay=0.01, item_weight_decay=0.3, **features)
     _, _, _, _, model = _prepare(config)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     assert type(trainer.optimizer) is torch.optim.Adam
+    tables, others = trainer.optimizer.param_groups
+    assert all(group["fused"] and group["lr"] == config["learning_rate"] for group in (tables, others))
+    assert (tables["weight_decay"], tables["decoupled_weight_decay"]) == (0.3, True)
+    assert (others["weight_decay"], others["decoupled_weight_decay"]) == (0.01, False)
+    names = {id(p): name for name, p in model.named_parameters()}
+    assert len(names) == len(tables["params"]) + len(others["params"])
+    assert {names[id(p)].split(".")[0] for p in tables["params"]} == {"item_embedding"}
+    assert len(tables["params"]) == (2 if features else 1)  # the id table, and the genre table
+    assert not any(names[id(p)].startswith("item_embedding.") for p in others["params"])
+
+
+def test_item_weight_decay_shrinks_an_item_row_without_gradient_as_adamw_does(data_dir, tmp_path):
+    config = _config(data_dir, tmp_path, item_weight_decay=0.3, warmup_steps=0)  # the full rate from the first step
+    _, _, _, _, model = _prepare(config)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    items, positions = model.item_embedding.weight, model.position_embedding.weight
+    items_before, positions_before = items.detach().clone(), positions.detach().clone()
+    for parameter in model.parameters():
+        parameter.grad = torch.zeros_like(parameter)
+    trainer.optimizer.step()
+    assert torch.allclose(items.detach(), items_before * (1 - config["learning_rate"] * 0.3), atol=1e-7)
+    assert not torch.allclose(items.detach(), items_before, atol=1e-6)
+    assert torch.equal(positions.detach(), positions_before)  # no gradient and no decay: unchanged
+
+
+def test_no_item_weight_decay_is_recboles_single_adam_group(data_dir, tmp_path):
+    config = _config(data_dir, tmp_path, weight_decay=0.01, item_weight_decay=0)
+    _, _, _, _, model = _prepare(config)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     (group,) = trainer.optimizer.param_groups
-    assert group["fused"] and group["lr"] == config["learning_rate"] and group["weight_decay"] == 0.01
+    assert group["fused"] and group["weight_decay"] == 0.01 and not group["decoupled_weight_decay"]
     assert {id(p) for p in group["params"]} == {id(p) for p in model.parameters()}
 
 

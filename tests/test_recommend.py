@@ -253,15 +253,16 @@ def test_a_checkpoint_written_before_a_key_existed_rebuilds_as_it_was_trained(ch
     saved = load_checkpoint(checkpoint("ARGUS"))
     config = saved["config"]
     config.compatibility_settings()
-    # ARGUS before session 41 (positions added to the tokens) and 46 (events fused by a Linear)
-    config["position_encoding"], config["event_token"] = "added", "linear"
+    # ARGUS before session 41 (positions added to the tokens), 46 (events fused by a Linear) and 53 (no item decay)
+    config["position_encoding"], config["event_token"], config["item_weight_decay"] = "added", "linear", 0
     _, train_data, _, _ = prepare(config)
     saved["state_dict"] = build_model_and_trainer(config, train_data)[0].state_dict()
-    for key in ("position_encoding", "event_token"):
+    for key in ("position_encoding", "event_token", "item_weight_decay"):
         del config.final_config_dict[key]
     torch.save(saved, tmp_path / "before.pth")
     model = Recommender.from_checkpoint(tmp_path / "before.pth").model
     assert model.position_encoding == "added" and model.position_bias is None and model.event_fusion is not None
+    assert model.item_weight_decay == 0
 
 
 # ---------------------------------------------------------------- command line

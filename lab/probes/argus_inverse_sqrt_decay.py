@@ -10,7 +10,7 @@ sharpens, with no horizon to guess (early stopping decides the length of a run).
 
 import math
 
-from recbole_ext.model.argus import ARGUS, ARGUSTrainer
+from recbole_ext.model.argus import ARGUS, ARGUSTrainer, optimizer_step
 
 
 def inverse_sqrt_scale(step, warmup_steps):
@@ -30,10 +30,9 @@ class InverseSqrtDecayTrainer(ARGUSTrainer):
         super().__init__(config, model)
 
     def _warm_up(self, optimizer, *args):
-        states = [state for state in optimizer.state.values() if "step" in state]
-        step = float(states[0]["step"]) if states else 0.0
+        scale = inverse_sqrt_scale(optimizer_step(optimizer), self.warmup_steps)
         for group in optimizer.param_groups:
-            group["lr"] = self.learning_rate * inverse_sqrt_scale(step, self.warmup_steps)
+            group["lr"] = self.learning_rate * scale
 
 
 class ARGUSInverseSqrtDecay(ARGUS):

@@ -51,7 +51,10 @@ positional attention, Ke et al., ICLR 2021; docs/models/ARGUS.md, session 41).
 Events with feedback or context keep that layout: their context and feedback
 vectors are added to the item token, as BERT sums its input embeddings
 (Devlin et al., NAACL 2019), and the same encoder, positions and query read
-them (docs/models/ARGUS.md, session 46).
+them (docs/models/ARGUS.md, session 46). The item token's tables alone get
+decoupled weight decay (``item_weight_decay``; AdamW's, Loshchilov and Hutter,
+"Decoupled Weight Decay Regularization", ICLR 2019): decay on the other weights
+did not help (docs/models/ARGUS.md, sessions 51-53).
 """
 
 import contextlib
@@ -88,6 +91,8 @@ _EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 #: evaluation rows run together, cut to the longest of them (see ``ARGUS._slot_heads``)
 EVAL_GROUP_ROWS = 256
 _SOFTMAX_MODES = ("auto", "full", "sampled")
+#: RecBole learners whose Adam update can apply decoupled weight decay to one parameter group
+_DECOUPLED_DECAY_LEARNERS = ("adam", "adamw")
 #: ``warmup_steps: auto`` for the post-LayerNorm encoder: at ARGUS's learning rate it diverges on some seeds
 #: without a warm-up (Xiong et al., "On Layer Normalization in the Transformer Architecture", ICML 2020);
 #: 300 steps were best on the validation of all three benchmark datasets (docs/models/ARGUS.md, session 38)
@@ -236,6 +241,34 @@ def resolve_loss_excludes_history(setting, exclude_history_items, history_negati
     return setting
 
 
+def resolve_item_weight_decay(weight_decay, learner):
+    """``item_weight_decay`` checked against the optimizer (``learner``) that must apply it."""
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
+        raise ValueError(f"item_weight_decay must be a number >= 0, got {weight_decay!r}")
+    if weight_decay and str(learner).lower() not in _DECOUPLED_DECAY_LEARNERS:
+        raise ValueError(
+            f"item_weight_decay is decoupled weight decay (AdamW's): it needs learner adam or adamw, got {learner!r} "
+            "(or set item_weight_decay: 0)"
+        )
+    return float(weight_decay)
+
+
+def item_table_decay_groups(model, weight_decay):
+    """Optimizer parameter groups: the item token's tables (``item_embedding``: the item id table, and the
+    feature or unified tables with ``item_feature_fields``) with decoupled weight decay ``weight_decay``, every
+    other weight with the optimizer's own settings."""
+    tables, others = [], []
+    for name, parameter in model.named_parameters():
+        (tables if name.startswith("item_embedding.") else others).append(parameter)
+    return [{"params": tables, "weight_decay": weight_decay, "decoupled_weight_decay": True}, {"params": others}]
+
+
+def optimizer_step(optimizer):
+    """The optimizer steps taken so far, from Adam's own state (0.0 before the first)."""
+    states = [state for state in optimizer.state.values() if "step" in state]
+    return float(states[0]["step"]) if states else 0.0
+
+
 def time_context_ids(timestamps, event_present, first_of_segment=None):
     """Hour of day, day of week and log2-gap bucket of each event (left-aligned ``[B, L]``).
 
@@ -267,9 +300,9 @@ def _dataset_fields_line(dataset):
 
 
 class ARGUSTrainer(Trainer):
-    """RecBole's trainer with a linear learning-rate warm-up over the model's first ``warmup_steps`` optimizer
-    steps (0: none; :meth:`ARGUS._resolve_encoder`), and one cutting of the training histories an epoch
-    (``chunk_cuts``).
+    """RecBole's trainer with decoupled weight decay on the item token's tables (``item_weight_decay``), a
+    linear learning-rate warm-up over the model's first ``warmup_steps`` optimizer steps (0: none;
+    :meth:`ARGUS._resolve_encoder`), and one cutting of the training histories an epoch (``chunk_cuts``).
 
     The warm-up's step count is Adam's own (``optimizer.state``), so a resumed run continues the ramp where
     it stopped; the cutting follows the epoch's index, so a resumed run continues the rotation too."""
@@ -281,8 +314,11 @@ class ARGUSTrainer(Trainer):
             self.optimizer.register_step_pre_hook(self._warm_up)
 
     def _build_optimizer(self, **kwargs):
-        """RecBole's optimizer; Adam's update fused into one kernel a parameter (the same update: its separate
-        element-wise passes over a 65,536-row item table cost more than the table's own gradient)."""
+        """RecBole's optimizer, the item token's tables in a group of their own when ``item_weight_decay`` is
+        set; Adam's update fused into one kernel a parameter (the same update: its separate element-wise passes
+        over a 65,536-row item table cost more than the table's own gradient)."""
+        if self.model.item_weight_decay and "params" not in kwargs:
+            kwargs["params"] = item_table_decay_groups(self.model, self.model.item_weight_decay)
         optimizer = super()._build_optimizer(**kwargs)
         if type(optimizer) is torch.optim.Adam and not optimizer.defaults["fused"]:
             groups = [{**group, "fused": True} for group in optimizer.param_groups]  # a group's own option wins
@@ -290,9 +326,7 @@ class ARGUSTrainer(Trainer):
         return optimizer
 
     def _warm_up(self, optimizer, *args):
-        states = [state for state in optimizer.state.values() if "step" in state]
-        step = float(states[0]["step"]) if states else 0.0
-        scale = min(1.0, (step + 1.0) / self.warmup_steps)
+        scale = min(1.0, (optimizer_step(optimizer) + 1.0) / self.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = self.learning_rate * scale
 
@@ -343,6 +377,7 @@ class ARGUS(SequentialRecommender):
             raise ValueError(
                 "history_negatives needs softmax: sampled (the full softmax already has every item as a negative)"
             )
+        self.item_weight_decay = resolve_item_weight_decay(config["item_weight_decay"], config["learner"])
         self.loss_excludes_history = resolve_loss_excludes_history(
             config["loss_excludes_history"], config["exclude_history_items"], self.history_negatives
         )

@@ -87,8 +87,8 @@ def _check_dataset_files(config, model_file):
 
 #: keys a model gained after some of its checkpoints were written, with the value those checkpoints were trained
 #: under (the key's default may now choose otherwise): ARGUS's positions were added to the tokens before session 41,
-#: its events fused by a Linear before session 46
-KEYS_ADDED_LATER = {"ARGUS": {"position_encoding": "added", "event_token": "linear"}}
+#: its events fused by a Linear before session 46, its item table trained without weight decay before session 53
+KEYS_ADDED_LATER = {"ARGUS": {"position_encoding": "added", "event_token": "linear", "item_weight_decay": 0}}
 
 
 def _fill_keys_added_later(config):
