@@ -18,7 +18,8 @@ every other ARGUS row is that file plus overrides switching parts off (:data:`ST
 written only where they differ from the file, so a row that two tables share is one record. The head-to-head
 also runs the settings ARGUS would be given by validation (:func:`chosen_step`: the ablation row with the best
 seed-2020 validation MRR@10 among those with the built-ins' history window), with and without target context
-(with it, the query head chosen on the same validation: :func:`chosen_target_query`).
+(with it, the query head chosen on the same validation: :func:`chosen_target_query`; each row's item-table decay,
+:func:`with_chosen_decay`).
 
     python -m lab.argus_study head2head --dataset=ml-100k --seeds=3
     python -m lab.argus_study ablation --dataset=ml-latest-small --seeds=3
@@ -597,36 +598,59 @@ def chosen_step(dataset, runner):
     return max(candidates, key=candidates.get) if candidates else None
 
 
-def chosen_target_query(dataset, runner, step, target_context):
-    """Of :data:`TARGET_CONTEXT_QUERIES`, the query head (its settings on top of ``target_context``) whose
-    target-context row of ablation step ``step`` has the best seed-2020 validation MRR@10; None until every
-    candidate's run exists (``runner`` trains them unless it is cached-only)."""
+#: the item-table decay a chosen row is trained with, chosen on validation too (name -> settings): the default
+#: ``item_weight_decay`` (chosen on the id-only core's validation, sessions 52-53) or none; ml-100k's
+#: target-context row lost validation with it (session 53)
+ITEM_TABLE_DECAYS = {"item-table decay": {}, "no item-table decay": {"item_weight_decay": 0}}
+
+
+def best_on_validation(dataset, runner, step, base, candidates):
+    """Of ``candidates`` (name -> settings on top of ``base``), the name whose row of ablation step ``step`` has the
+    best seed-2020 validation MRR@10; None until every candidate's run exists (``runner`` trains them unless it is
+    cached-only)."""
     scores = {}
-    for name, extra in TARGET_CONTEXT_QUERIES.items():
-        record = runner.argus(dataset, row_settings(dataset, step, {**target_context, **extra}), runs.SEED_BASE)
+    for name, extra in candidates.items():
+        record = runner.argus(dataset, row_settings(dataset, step, {**base, **extra}), runs.SEED_BASE)
         if record is None:
             return None
         scores[name] = record["best_valid_result"]["mrr@10"]
     return max(scores, key=scores.get)
 
 
+def chosen_target_query(dataset, runner, step, target_context):
+    """Of :data:`TARGET_CONTEXT_QUERIES`, the query head (its settings on top of ``target_context``) chosen on
+    validation (:func:`best_on_validation`)."""
+    return best_on_validation(dataset, runner, step, target_context, TARGET_CONTEXT_QUERIES)
+
+
+def with_chosen_decay(dataset, runner, label, step, extra):
+    """The row (label, step, extra) with the item-table decay of :data:`ITEM_TABLE_DECAYS` chosen on validation
+    (the label names it when it is not the default), or None until both runs exist."""
+    decay = best_on_validation(dataset, runner, step, extra, ITEM_TABLE_DECAYS)
+    if decay is None:
+        return None
+    suffix = "" if decay == next(iter(ITEM_TABLE_DECAYS)) else f", {decay}"
+    return f"{label}{suffix})", step, {**extra, **ITEM_TABLE_DECAYS[decay]}
+
+
 def chosen_rows(dataset, runner):
     """Head-to-head rows (label, step, extra) of the settings chosen on validation, with and without the
-    target's context (as far as the dataset's ARGUS.yaml uses it); the target-context row's query head is
-    chosen on validation too (:func:`chosen_target_query`)."""
+    target's context (as far as the dataset's ARGUS.yaml uses it); the target-context row's query head and each
+    row's item-table decay are chosen on validation too (:func:`chosen_target_query`, :func:`with_chosen_decay`)."""
     step = chosen_step(dataset, runner)
     if step is None:
         return ()
     name = f"ARGUS chosen on validation ({STEPS[step][0].lstrip('+ ')}"
-    if not knows_context(dataset, step):
-        return ((f"{name})", step, {}),)  # nothing is known about the target event: no target-context row
-    without = (f"{name}, use_target_context=False)", step, {})
-    target_context = {"use_target_context": everything(dataset)["use_target_context"]}
-    query = chosen_target_query(dataset, runner, step, target_context)
-    if query is None:
-        return (without,)
-    label = f"{name} + target context{'' if query == 'auto' else ', ' + query})"
-    return ((label, step, {**target_context, **TARGET_CONTEXT_QUERIES[query]}), without)
+    if not knows_context(dataset, step):  # nothing is known about the target event: no target-context row
+        rows = (with_chosen_decay(dataset, runner, name, step, {}),)
+    else:
+        target_context = {"use_target_context": everything(dataset)["use_target_context"]}
+        query = chosen_target_query(dataset, runner, step, target_context)
+        with_context = None if query is None else with_chosen_decay(
+            dataset, runner, f"{name} + target context{'' if query == 'auto' else ', ' + query}", step,
+            {**target_context, **TARGET_CONTEXT_QUERIES[query]})
+        rows = (with_context, with_chosen_decay(dataset, runner, f"{name}, use_target_context=False", step, {}))
+    return tuple(row for row in rows if row is not None)
 
 
 def knows_context(dataset, step):

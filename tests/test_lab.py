@@ -899,6 +899,26 @@ def test_the_chosen_target_context_row_takes_the_query_head_validation_prefers()
     assert only[0].endswith("use_target_context=False)")
 
 
+def test_each_chosen_row_takes_the_item_table_decay_validation_prefers():
+    from lab import argus_study
+
+    def score(settings):  # "+ item features" wins the ladder; without decay, only the target-context row gains
+        ladder = 0.1 if settings["item_feature_fields"] else 0.05
+        undecayed = settings.get("item_weight_decay") == 0
+        return ladder + 0.01 * settings["use_target_context"] + (0.02 if settings["use_target_context"] else -0.02) * undecayed
+
+    (label, _, extra), (label_without, _, extra_without) = argus_study.chosen_rows(
+        "ml-latest-small", _ValidationRunner(score))
+    assert extra == {"use_target_context": True, "item_weight_decay": 0}
+    assert label.endswith("+ target context, no item-table decay)")
+    assert extra_without == {} and label_without.endswith("use_target_context=False)")
+
+    def undecayed_missing(settings):
+        return None if settings.get("item_weight_decay") == 0 else score(settings)
+
+    assert argus_study.chosen_rows("ml-latest-small", _ValidationRunner(undecayed_missing)) == ()
+
+
 def test_the_targets_line_holds_every_chosen_target_context_row_to_1_10():
     from lab import argus_study
 
