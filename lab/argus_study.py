@@ -259,8 +259,7 @@ EXACT_SOFTMAX_PROBES = (
     ("no log Q on the exact softmax (SASRec's loss; the defaults before session 45)", {"full_softmax_log_q": False},
      "ARGUS"),
     ("labels smoothed by 0.1 on the exact softmax without log Q", {}, "ARGUSLabelSmoothing"),
-    # session 52: the item table's weight decay, which lifts amazon-games' validation on every seed (a default since
-    # session 53), here on the exact softmax
+    # session 53: the defaults before the item table's weight decay (chosen on amazon-games' validation, session 52)
     NO_ITEM_TABLE_DECAY,
 )
 DATASET_CORE_PROBES = {
@@ -270,7 +269,7 @@ DATASET_CORE_PROBES = {
         ("labels smoothed by 0.05 on the exact softmax without log Q", {}, "ARGUSLightLabelSmoothing"),
         ("SASRec's model on one pass, its dropout, learning rate and loss (the exact full softmax)",
          {**SASREC_MODEL_TRAINING, **SASREC_LOSS}, "ARGUSSASRecModel"),
-        # session 52: amazon-games' decoupled weight decay here, on the defaults' loss and on the sampled one
+        # session 52: decoupled weight decay on every weight; session 53: the sampled softmax without item-table decay
         ("decoupled weight decay 0.3 on every weight (AdamW)", adamw(0.3), "ARGUS"),
         (f"the logQ-corrected sampled softmax, {NO_ITEM_TABLE_DECAY[0]}",
          {"softmax": "sampled", **NO_ITEM_TABLE_DECAY[1]}, "ARGUS"),

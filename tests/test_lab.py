@@ -905,7 +905,8 @@ def test_each_chosen_row_takes_the_item_table_decay_validation_prefers():
     def score(settings):  # "+ item features" wins the ladder; without decay, only the target-context row gains
         ladder = 0.1 if settings["item_feature_fields"] else 0.05
         undecayed = settings.get("item_weight_decay") == 0
-        return ladder + 0.01 * settings["use_target_context"] + (0.02 if settings["use_target_context"] else -0.02) * undecayed
+        undecayed_gain = 0.02 if settings["use_target_context"] else -0.02
+        return ladder + 0.01 * settings["use_target_context"] + undecayed_gain * undecayed
 
     (label, _, extra), (label_without, _, extra_without) = argus_study.chosen_rows(
         "ml-latest-small", _ValidationRunner(score))
