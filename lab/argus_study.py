@@ -144,6 +144,18 @@ def as_set(*assignments):
     return device_runs.parse_settings(list(assignments))
 
 
+def adam_l2(weight_decay):
+    """Adam's L2 term ``weight_decay`` on every weight, the item table included (``item_weight_decay: 0``, whose
+    decoupled decay would replace it there), as ``row --set weight_decay=<w> item_weight_decay=0``."""
+    return as_set(f"weight_decay={weight_decay}", "item_weight_decay=0")
+
+
+def adamw(weight_decay):
+    """RecBole's AdamW (decoupled weight decay) at ``weight_decay`` on every weight, the item table's included, as
+    ``row --set learner=adamw weight_decay=<w> item_weight_decay=<w>``."""
+    return as_set("learner=adamw", f"weight_decay={weight_decay}", f"item_weight_decay={weight_decay}")
+
+
 #: (label, overrides of the id-only row, model: ARGUS or a probe of ``lab.probes``)
 CORE_PROBES = (
     ("id-only core (ARGUS defaults)", {}, "ARGUS"),
@@ -226,14 +238,9 @@ CORE_PROBES = (
     ("each layer's own position maps for the positions' bias (LightSANs'; the default shares one, as TUPE)", {},
      "ARGUSPerLayerPositions"),
     # session 51: RecBole's weight_decay is Adam's L2 term on every weight (the defaults have none)
-    ("weight decay 1e-4 (RecBole's weight_decay: Adam's L2 term on every weight)", as_set("weight_decay=1e-4"),
+    ("weight decay 1e-4 (RecBole's weight_decay: Adam's L2 term on every weight)", adam_l2("1e-4"),
      "ARGUS"),
 )
-
-
-def adamw(weight_decay):
-    """RecBole's AdamW (decoupled weight decay) at ``weight_decay``, as ``row --set learner=adamw weight_decay=<w>``."""
-    return as_set("learner=adamw", f"weight_decay={weight_decay}")
 
 
 def item_table_decay(weight_decay):
@@ -302,9 +309,9 @@ DATASET_CORE_PROBES = {
         ("twice the width (128)", {"hidden_size": 128, "head_size": 128, "inner_size": 512}, "ARGUS"),
         ("DuoRec's contrastive term between two dropout draws of each query (2 x the encoder's compute)", {},
          "ARGUSContrastive"),
-        ("weight decay 1e-5", as_set("weight_decay=1e-5"), "ARGUS"),
-        ("weight decay 1e-3", as_set("weight_decay=1e-3"), "ARGUS"),
-        ("exact full softmax (SASRec's loss) and weight decay 1e-4", {**SASREC_LOSS, **as_set("weight_decay=1e-4")},
+        ("weight decay 1e-5", adam_l2("1e-5"), "ARGUS"),
+        ("weight decay 1e-3", adam_l2("1e-3"), "ARGUS"),
+        ("exact full softmax (SASRec's loss) and weight decay 1e-4", {**SASREC_LOSS, **adam_l2("1e-4")},
          "ARGUS"),
         # session 52: the learning rate's schedule, an output bias, decoupled weight decay and where it acts
         ("the rate decaying as 1 / sqrt(step) after the warm-up (the Transformer's schedule)", {},
@@ -628,7 +635,7 @@ def with_chosen_decay(dataset, runner, label, step, extra):
     decay = best_on_validation(dataset, runner, step, extra, ITEM_TABLE_DECAYS)
     if decay is None:
         return None
-    suffix = "" if decay == next(iter(ITEM_TABLE_DECAYS)) else f", {decay}"
+    suffix = f", {decay}" if ITEM_TABLE_DECAYS[decay] else ""  # the default's settings are empty
     return f"{label}{suffix})", step, {**extra, **ITEM_TABLE_DECAYS[decay]}
 
 

@@ -8,25 +8,15 @@ on all three datasets and became ARGUS's ``item_weight_decay`` (session 53); thi
 that question: the same decay on the encoder's weights instead, the item table left without any.
 """
 
-from recbole_ext.model.argus import ARGUS, ARGUSTrainer
-
-ITEM_TABLE = "item_embedding."
-
-
-def encoder_decay_groups(model):
-    """Two optimizer parameter groups: every weight but the item table (the optimizer's ``weight_decay``), and
-    the item table (none)."""
-    decayed, kept = [], []
-    for name, parameter in model.named_parameters():
-        (kept if name.startswith(ITEM_TABLE) else decayed).append(parameter)
-    return [{"params": decayed}, {"params": kept, "weight_decay": 0.0}]
+from recbole_ext.model.argus import ARGUS, ARGUSTrainer, item_table_decay_groups
 
 
 class EncoderDecayTrainer(ARGUSTrainer):
     """The optimizer's weight decay on every weight but the item table."""
 
     def _build_optimizer(self, **kwargs):
-        kwargs.setdefault("params", encoder_decay_groups(self.model))
+        # ARGUS's own groups with no decay on the item table: the optimizer's weight_decay acts on the others
+        kwargs.setdefault("params", item_table_decay_groups(self.model, 0.0))
         return super()._build_optimizer(**kwargs)
 
 
