@@ -587,75 +587,108 @@ def machine_check_note(dataset, runner, found):
 #: hidden state (session 47: 0.0895 against 0.0802, the MLP learning slowly there).
 TARGET_CONTEXT_QUERIES = {"auto": {}, "hidden state query": {"query_head": "hidden"}}
 
-
-def chosen_step(dataset, runner):
-    """The ablation ladder's row ARGUS would be run with if its settings were chosen on validation: of the
-    rows without target context that keep the built-ins' history window (so that their validation figures
-    are under the same history rule), the one with the best seed-2020 validation MRR@10; None until those
-    ablation runs exist (``runner`` trains them unless it is cached-only)."""
-    candidates = {}
-    for step in range(len(STEPS) - 1):  # the last step is the target context, added by the row itself
-        settings = row_settings(dataset, step)
-        if step_applies(dataset, step) and settings["MAX_ITEM_LIST_LENGTH"] == BUILTIN_WINDOW:
-            record = runner.argus(dataset, settings, runs.SEED_BASE)
-            if record is None:
-                return None
-            candidates[step] = record["best_valid_result"]["mrr@10"]
-    return max(candidates, key=candidates.get) if candidates else None
-
-
 #: the item-table decay a chosen row is trained with, chosen on validation too (name -> settings): the default
 #: ``item_weight_decay`` (chosen on the id-only core's validation, sessions 52-53) or none; ml-100k's
 #: target-context row lost validation with it (session 53)
 ITEM_TABLE_DECAYS = {"item-table decay": {}, "no item-table decay": {"item_weight_decay": 0}}
 
+#: the seeds whose validation screens the variants of a chosen row (query head, item-table decay): one, since
+#: each rung has four target-context variants and three seeds of each would triple their cost
+SCREENING_SEEDS = (runs.SEED_BASE,)
 
-def best_on_validation(dataset, runner, step, base, candidates):
-    """Of ``candidates`` (name -> settings on top of ``base``), the name whose row of ablation step ``step`` has the
-    best seed-2020 validation MRR@10; None until every candidate's run exists (``runner`` trains them unless it is
-    cached-only)."""
+
+def validation_score(dataset, runner, settings, seeds):
+    """The mean best validation MRR@10 of a row's runs over ``seeds``; None until all of them exist (``runner``
+    trains them unless it is cached-only)."""
+    records = [runner.argus(dataset, settings, seed) for seed in seeds]
+    if any(record is None for record in records):
+        return None
+    return statistics.mean(record["best_valid_result"]["mrr@10"] for record in records)
+
+
+def best_on_validation(dataset, runner, candidates, seeds=SCREENING_SEEDS):
+    """Of ``candidates`` (name -> settings), the name with the best :func:`validation_score` over ``seeds``; None
+    until every candidate's runs exist or when there is no candidate."""
     scores = {}
-    for name, extra in candidates.items():
-        record = runner.argus(dataset, row_settings(dataset, step, {**base, **extra}), runs.SEED_BASE)
-        if record is None:
+    for name, settings in candidates.items():
+        score = validation_score(dataset, runner, settings, seeds)
+        if score is None:
             return None
-        scores[name] = record["best_valid_result"]["mrr@10"]
-    return max(scores, key=scores.get)
+        scores[name] = score
+    return max(scores, key=scores.get) if scores else None
 
 
-def chosen_target_query(dataset, runner, step, target_context):
-    """Of :data:`TARGET_CONTEXT_QUERIES`, the query head (its settings on top of ``target_context``) chosen on
-    validation (:func:`best_on_validation`)."""
-    return best_on_validation(dataset, runner, step, target_context, TARGET_CONTEXT_QUERIES)
+def rungs_under_builtin_window(dataset):
+    """The ablation ladder's steps a chosen row may take: those that run on the dataset and keep the built-ins'
+    history window (so that their validation figures are under the same history rule), the target-context
+    step excepted (the target-context row adds it itself)."""
+    return [step for step in range(len(STEPS) - 1)
+            if step_applies(dataset, step) and row_settings(dataset, step)["MAX_ITEM_LIST_LENGTH"] == BUILTIN_WINDOW]
+
+
+def chosen_step(dataset, runner, seeds):
+    """The rung ARGUS without target context is run with when its settings are chosen on validation: of
+    :func:`rungs_under_builtin_window`, the one with the best validation MRR@10 averaged over ``seeds`` (the
+    head-to-head's, which the ablation ladder trains too: one seed's validation ranks the rungs inside the noise,
+    session 54); None until those runs exist."""
+    candidates = {step: row_settings(dataset, step) for step in rungs_under_builtin_window(dataset)}
+    return best_on_validation(dataset, runner, candidates, seeds)
+
+
+def _rung(step):
+    return STEPS[step][0].lstrip("+ ")
+
+
+def target_context_candidates(dataset):
+    """Every target-context row the head-to-head may choose (label suffix -> (step, extra)): each rung of
+    :func:`rungs_under_builtin_window` whose events carry context, with each query head and item-table decay;
+    none when the dataset's ARGUS.yaml leaves the target's context off."""
+    target_context = {"use_target_context": everything(dataset)["use_target_context"]}
+    if not target_context["use_target_context"]:
+        return {}
+    candidates = {}
+    for step in (step for step in rungs_under_builtin_window(dataset) if knows_context(dataset, step)):
+        for query, query_settings in TARGET_CONTEXT_QUERIES.items():
+            for decay, decay_settings in ITEM_TABLE_DECAYS.items():
+                named = [name for name, settings in ((query, query_settings), (decay, decay_settings)) if settings]
+                label = ", ".join([f"{_rung(step)} + target context", *named])  # the defaults go unnamed
+                candidates[label] = step, {**target_context, **query_settings, **decay_settings}
+    return candidates
+
+
+def chosen_target_context_row(dataset, runner):
+    """The target-context row (label, step, extra) whose seed-2020 validation is best among
+    :func:`target_context_candidates` (rung, query head and item-table decay chosen together); None until their
+    runs exist or when there is none."""
+    candidates = target_context_candidates(dataset)
+    label = best_on_validation(
+        dataset, runner, {name: row_settings(dataset, *candidate) for name, candidate in candidates.items()})
+    return None if label is None else (f"ARGUS chosen on validation ({label})", *candidates[label])
 
 
 def with_chosen_decay(dataset, runner, label, step, extra):
-    """The row (label, step, extra) with the item-table decay of :data:`ITEM_TABLE_DECAYS` chosen on validation
-    (the label names it when it is not the default), or None until both runs exist."""
-    decay = best_on_validation(dataset, runner, step, extra, ITEM_TABLE_DECAYS)
+    """The row (label, step, extra) with the item-table decay of :data:`ITEM_TABLE_DECAYS` chosen on seed-2020
+    validation (the label names it when it is not the default), or None until both runs exist."""
+    candidates = {name: row_settings(dataset, step, {**extra, **decay}) for name, decay in ITEM_TABLE_DECAYS.items()}
+    decay = best_on_validation(dataset, runner, candidates)
     if decay is None:
         return None
     suffix = f", {decay}" if ITEM_TABLE_DECAYS[decay] else ""  # the default's settings are empty
     return f"{label}{suffix})", step, {**extra, **ITEM_TABLE_DECAYS[decay]}
 
 
-def chosen_rows(dataset, runner):
-    """Head-to-head rows (label, step, extra) of the settings chosen on validation, with and without the
-    target's context (as far as the dataset's ARGUS.yaml uses it); the target-context row's query head and each
-    row's item-table decay are chosen on validation too (:func:`chosen_target_query`, :func:`with_chosen_decay`)."""
-    step = chosen_step(dataset, runner)
+def chosen_rows(dataset, runner, seeds):
+    """Head-to-head rows (label, step, extra) of the settings chosen on validation: the rung without the target's
+    context (:func:`chosen_step`, on the mean over ``seeds``) with its item-table decay, and, as far as the
+    dataset's ARGUS.yaml uses the target's context, the target-context row (:func:`chosen_target_context_row`,
+    any rung whose events carry context)."""
+    step = chosen_step(dataset, runner, seeds)
     if step is None:
         return ()
-    name = f"ARGUS chosen on validation ({STEPS[step][0].lstrip('+ ')}"
-    if not knows_context(dataset, step):  # nothing is known about the target event: no target-context row
-        rows = (with_chosen_decay(dataset, runner, name, step, {}),)
-    else:
-        target_context = {"use_target_context": everything(dataset)["use_target_context"]}
-        query = chosen_target_query(dataset, runner, step, target_context)
-        with_context = None if query is None else with_chosen_decay(
-            dataset, runner, f"{name} + target context{'' if query == 'auto' else ', ' + query}", step,
-            {**target_context, **TARGET_CONTEXT_QUERIES[query]})
-        rows = (with_context, with_chosen_decay(dataset, runner, f"{name}, use_target_context=False", step, {}))
+    name = f"ARGUS chosen on validation ({_rung(step)}"
+    if knows_context(dataset, step):
+        name += ", use_target_context=False"
+    rows = (chosen_target_context_row(dataset, runner), with_chosen_decay(dataset, runner, name, step, {}))
     return tuple(row for row in rows if row is not None)
 
 
@@ -670,7 +703,7 @@ def head_to_head(dataset, runner, n_seeds, seed_order):
     """ARGUS id-only / everything / everything without target context against the built-ins."""
     seeds = seeds_of(n_seeds)
     rows, windows = {}, {model: BUILTIN_WINDOW for model in BUILTINS}
-    for label, step, extra in HEAD_TO_HEAD + chosen_rows(dataset, runner):
+    for label, step, extra in HEAD_TO_HEAD + chosen_rows(dataset, runner, seeds):
         settings = row_settings(dataset, step, extra)
         rows[label] = lambda seed, settings=settings: runner.argus(dataset, settings, seed)
         windows[label] = settings["MAX_ITEM_LIST_LENGTH"]

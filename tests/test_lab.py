@@ -863,61 +863,111 @@ def test_the_label_smoothing_probe_needs_the_full_softmax():
 
 
 class _ValidationRunner:
-    """A cached-only runner whose seed-2020 ARGUS records score each row's validation by ``score(settings)``."""
+    """A cached-only runner whose ARGUS records score each row's validation by ``score(settings, seed)``."""
 
     def __init__(self, score):
         self.score = score
 
     def argus(self, dataset, settings, seed, model="ARGUS"):
-        value = self.score(settings)
+        value = self.score(settings, seed)
         return None if value is None else {"best_valid_result": {"mrr@10": value}}
+
+
+SEEDS = (2020, 2021, 2022)
+
+
+def _rung_of(settings):
+    """The ablation rung (ml-latest-small) a row's settings belong to."""
+    from lab import argus_study
+
+    return max(step for step in range(len(argus_study.STEPS) - 1)
+               if all(settings[key] == value for key, value in argus_study.row_settings(
+                   "ml-latest-small", step, {"use_target_context": False}).items() if key != "use_target_context"))
+
+
+def test_the_chosen_rung_has_the_best_validation_mean_over_the_seeds_not_seed_2020s():
+    from lab import argus_study
+
+    def score(settings, seed):  # "+ item features" wins seed 2020 only; the id-only core wins on the mean
+        rung = _rung_of(settings)
+        return {0: 0.10, 4: 0.11 if seed == 2020 else 0.08}.get(rung, 0.05)
+
+    assert argus_study.chosen_step("ml-latest-small", _ValidationRunner(score), [2020]) == 4
+    assert argus_study.chosen_step("ml-latest-small", _ValidationRunner(score), SEEDS) == 0
+
+    def seed_2022_missing(settings, seed):
+        return None if seed == 2022 else score(settings, seed)
+
+    assert argus_study.chosen_step("ml-latest-small", _ValidationRunner(seed_2022_missing), SEEDS) is None
+
+
+def test_the_target_context_row_is_chosen_among_every_rung_with_context_query_head_and_decay():
+    from lab import argus_study
+
+    def score(settings, seed):  # the id-only core wins the ladder; with the target's context, rung 2's
+        rung = _rung_of(settings)  # hidden-state query without the item-table decay is best
+        if not settings["use_target_context"]:
+            return 0.10 if rung == 0 else 0.05
+        best = rung == 2 and settings.get("query_head") == "hidden" and settings.get("item_weight_decay") == 0
+        return 0.09 if best else 0.06 + 0.001 * rung
+
+    (label, step, extra), (label_without, step_without, extra_without) = argus_study.chosen_rows(
+        "ml-latest-small", _ValidationRunner(score), SEEDS)
+    assert argus_study.STEPS[step][0] == "+ hour/weekday/gap context"
+    assert extra == {"use_target_context": True, "query_head": "hidden", "item_weight_decay": 0}
+    assert label == ("ARGUS chosen on validation (hour/weekday/gap context + target context, hidden state query, "
+                     "no item-table decay)")
+    assert (label_without, step_without, extra_without) == ("ARGUS chosen on validation (id-only core)", 0, {})
+    candidates = argus_study.target_context_candidates("ml-latest-small")
+    assert len(candidates) == 3 * 2 * 2  # the rungs with context (time, absolute time, item features) x query x decay
+    assert argus_study.target_context_candidates("amazon-games") == {}
 
 
 def test_the_chosen_target_context_row_takes_the_query_head_validation_prefers():
     from lab import argus_study
 
-    def score(settings):  # "+ item features" wins the ladder; the target-context row scores by query head
+    def score(settings, seed):  # "+ item features" wins the ladder; the target-context row scores by query head
         ladder = 0.1 if settings["item_feature_fields"] else 0.05
         return ladder + {"hidden": 0.02, None: 0.01}[settings.get("query_head")] * settings["use_target_context"]
 
-    rows = argus_study.chosen_rows("ml-latest-small", _ValidationRunner(score))
+    rows = argus_study.chosen_rows("ml-latest-small", _ValidationRunner(score), SEEDS)
     (label, step, extra), without = rows
     assert argus_study.STEPS[step][0] == "+ item features" and label.endswith("target context, hidden state query)")
     assert extra == {"use_target_context": True, "query_head": "hidden"}
     assert without[2] == {} and without[0].endswith("use_target_context=False)")
 
-    def mlp_better(settings):
-        return score(settings) - 0.02 * (settings.get("query_head") == "hidden")
+    def mlp_better(settings, seed):
+        return score(settings, seed) - 0.02 * (settings.get("query_head") == "hidden")
 
-    (label, _, extra), _ = argus_study.chosen_rows("ml-latest-small", _ValidationRunner(mlp_better))
+    (label, _, extra), _ = argus_study.chosen_rows("ml-latest-small", _ValidationRunner(mlp_better), SEEDS)
     assert extra == {"use_target_context": True} and label.endswith("+ target context)")
 
-    def hidden_missing(settings):
-        return None if settings.get("query_head") == "hidden" else score(settings)
+    def hidden_missing(settings, seed):
+        return None if settings.get("query_head") == "hidden" else score(settings, seed)
 
-    (only,) = argus_study.chosen_rows("ml-latest-small", _ValidationRunner(hidden_missing))
+    (only,) = argus_study.chosen_rows("ml-latest-small", _ValidationRunner(hidden_missing), SEEDS)
     assert only[0].endswith("use_target_context=False)")
 
 
 def test_each_chosen_row_takes_the_item_table_decay_validation_prefers():
     from lab import argus_study
 
-    def score(settings):  # "+ item features" wins the ladder; without decay, only the target-context row gains
+    def score(settings, seed):  # "+ item features" wins the ladder; without decay, only the target-context row gains
         ladder = 0.1 if settings["item_feature_fields"] else 0.05
         undecayed = settings.get("item_weight_decay") == 0
         undecayed_gain = 0.02 if settings["use_target_context"] else -0.02
         return ladder + 0.01 * settings["use_target_context"] + undecayed_gain * undecayed
 
     (label, _, extra), (label_without, _, extra_without) = argus_study.chosen_rows(
-        "ml-latest-small", _ValidationRunner(score))
+        "ml-latest-small", _ValidationRunner(score), SEEDS)
     assert extra == {"use_target_context": True, "item_weight_decay": 0}
     assert label.endswith("+ target context, no item-table decay)")
     assert extra_without == {} and label_without.endswith("use_target_context=False)")
 
-    def undecayed_missing(settings):
-        return None if settings.get("item_weight_decay") == 0 else score(settings)
+    def undecayed_missing(settings, seed):
+        return None if settings.get("item_weight_decay") == 0 else score(settings, seed)
 
-    assert argus_study.chosen_rows("ml-latest-small", _ValidationRunner(undecayed_missing)) == ()
+    assert argus_study.chosen_rows("ml-latest-small", _ValidationRunner(undecayed_missing), SEEDS) == ()
 
 
 def test_the_targets_line_holds_every_chosen_target_context_row_to_1_10():
