@@ -592,9 +592,10 @@ TARGET_CONTEXT_QUERIES = {"auto": {}, "hidden state query": {"query_head": "hidd
 #: target-context row lost validation with it (session 53)
 ITEM_TABLE_DECAYS = {"item-table decay": {}, "no item-table decay": {"item_weight_decay": 0}}
 
-#: the seeds whose validation screens the variants of a chosen row (query head, item-table decay): one, since
-#: each rung has four target-context variants and three seeds of each would triple their cost
-SCREENING_SEEDS = (runs.SEED_BASE,)
+#: how many of the target-context row's candidates (four a rung) go on from seed 2020's validation to every seed's:
+#: one seed ranks candidates inside the noise (ml-100k, session 55: seed 2020's best target-context candidate was
+#: fourth of three seeds' means), and every seed of all twelve would triple their cost
+SCREENED = 3
 
 
 def validation_score(dataset, runner, settings, seeds):
@@ -606,15 +607,21 @@ def validation_score(dataset, runner, settings, seeds):
     return statistics.mean(record["best_valid_result"]["mrr@10"] for record in records)
 
 
-def best_on_validation(dataset, runner, candidates, seeds=SCREENING_SEEDS):
-    """Of ``candidates`` (name -> settings), the name with the best :func:`validation_score` over ``seeds``; None
-    until every candidate's runs exist or when there is no candidate."""
-    scores = {}
-    for name, settings in candidates.items():
-        score = validation_score(dataset, runner, settings, seeds)
-        if score is None:
+def _scores(dataset, runner, candidates, seeds):
+    scores = {name: validation_score(dataset, runner, settings, seeds) for name, settings in candidates.items()}
+    return None if None in scores.values() else scores
+
+
+def best_on_validation(dataset, runner, candidates, seeds, keep=None):
+    """Of ``candidates`` (name -> settings), the name with the best :func:`validation_score` over ``seeds``; with
+    ``keep``, only the ``keep`` best on the first seed's validation go on to the other seeds. None until the runs
+    it needs exist or when there is no candidate."""
+    if keep is not None and len(candidates) > keep:
+        first = _scores(dataset, runner, candidates, seeds[:1])
+        if first is None:
             return None
-        scores[name] = score
+        candidates = {name: candidates[name] for name in sorted(first, key=first.get, reverse=True)[:keep]}
+    scores = _scores(dataset, runner, candidates, seeds)
     return max(scores, key=scores.get) if scores else None
 
 
@@ -656,21 +663,23 @@ def target_context_candidates(dataset):
     return candidates
 
 
-def chosen_target_context_row(dataset, runner):
-    """The target-context row (label, step, extra) whose seed-2020 validation is best among
-    :func:`target_context_candidates` (rung, query head and item-table decay chosen together); None until their
-    runs exist or when there is none."""
+def chosen_target_context_row(dataset, runner, seeds):
+    """The target-context row (label, step, extra) with the best validation among
+    :func:`target_context_candidates` (rung, query head and item-table decay chosen together): the :data:`SCREENED`
+    best on the first seed's validation, then the best mean over ``seeds``; None until their runs exist or when
+    there is none."""
     candidates = target_context_candidates(dataset)
     label = best_on_validation(
-        dataset, runner, {name: row_settings(dataset, *candidate) for name, candidate in candidates.items()})
+        dataset, runner, {name: row_settings(dataset, *candidate) for name, candidate in candidates.items()}, seeds,
+        keep=SCREENED)
     return None if label is None else (f"ARGUS chosen on validation ({label})", *candidates[label])
 
 
-def with_chosen_decay(dataset, runner, label, step, extra):
-    """The row (label, step, extra) with the item-table decay of :data:`ITEM_TABLE_DECAYS` chosen on seed-2020
-    validation (the label names it when it is not the default), or None until both runs exist."""
+def with_chosen_decay(dataset, runner, label, step, extra, seeds):
+    """The row (label, step, extra) with the item-table decay of :data:`ITEM_TABLE_DECAYS` whose validation
+    averaged over ``seeds`` is best (the label names it when it is not the default), or None until the runs exist."""
     candidates = {name: row_settings(dataset, step, {**extra, **decay}) for name, decay in ITEM_TABLE_DECAYS.items()}
-    decay = best_on_validation(dataset, runner, candidates)
+    decay = best_on_validation(dataset, runner, candidates, seeds)
     if decay is None:
         return None
     suffix = f", {decay}" if ITEM_TABLE_DECAYS[decay] else ""  # the default's settings are empty
@@ -678,17 +687,17 @@ def with_chosen_decay(dataset, runner, label, step, extra):
 
 
 def chosen_rows(dataset, runner, seeds):
-    """Head-to-head rows (label, step, extra) of the settings chosen on validation: the rung without the target's
-    context (:func:`chosen_step`, on the mean over ``seeds``) with its item-table decay, and, as far as the
-    dataset's ARGUS.yaml uses the target's context, the target-context row (:func:`chosen_target_context_row`,
-    any rung whose events carry context)."""
+    """Head-to-head rows (label, step, extra) of the settings chosen on validation averaged over ``seeds``: the rung
+    without the target's context (:func:`chosen_step`) with its item-table decay (:func:`with_chosen_decay`), and,
+    as far as the dataset's ARGUS.yaml uses the target's context, the target-context row
+    (:func:`chosen_target_context_row`, any rung whose events carry context)."""
     step = chosen_step(dataset, runner, seeds)
     if step is None:
         return ()
     name = f"ARGUS chosen on validation ({_rung(step)}"
     if knows_context(dataset, step):
         name += ", use_target_context=False"
-    rows = (chosen_target_context_row(dataset, runner), with_chosen_decay(dataset, runner, name, step, {}))
+    rows = (chosen_target_context_row(dataset, runner, seeds), with_chosen_decay(dataset, runner, name, step, {}, seeds))
     return tuple(row for row in rows if row is not None)
 
 

@@ -923,6 +923,30 @@ def test_the_target_context_row_is_chosen_among_every_rung_with_context_query_he
     assert argus_study.target_context_candidates("amazon-games") == {}
 
 
+def test_the_target_context_row_takes_the_best_mean_of_the_three_best_on_seed_2020_and_trains_no_other_seeds():
+    from lab import argus_study
+
+    asked = []
+
+    def score(settings, seed):  # rung 4's four variants lead seed 2020, rung 3 is fourth and best on every other seed
+        asked.append((_rung_of(settings), settings.get("query_head"), settings.get("item_weight_decay"), seed))
+        rung = _rung_of(settings)
+        if not settings["use_target_context"]:
+            return 0.05
+        if seed == 2020:
+            return {4: 0.10 - 0.001 * (settings.get("query_head") == "hidden") - 0.002 * (
+                settings.get("item_weight_decay") == 0), 3: 0.096}.get(rung, 0.05)
+        lucky = rung == 4 and settings.get("query_head") is None and settings.get("item_weight_decay") is None
+        hidden = settings.get("query_head") == "hidden"  # the best of seed 2020 is the worst on the others
+        return {3: 0.2}.get(rung, 0.06 if lucky else 0.08 + 0.005 * hidden)
+
+    label, step, extra = argus_study.chosen_target_context_row("ml-latest-small", _ValidationRunner(score), SEEDS)
+    assert argus_study.STEPS[step][0] == "+ item features"
+    assert extra == {"use_target_context": True, "query_head": "hidden"}  # second on seed 2020, best of three on the mean
+    later = {asked_row[:3] for asked_row in asked if asked_row[3] != 2020}
+    assert later == {(4, None, None), (4, "hidden", None), (4, None, 0)}  # only the three screened go on
+
+
 def test_the_chosen_target_context_row_takes_the_query_head_validation_prefers():
     from lab import argus_study
 
