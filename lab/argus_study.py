@@ -593,8 +593,8 @@ TARGET_CONTEXT_QUERIES = {"auto": {}, "hidden state query": {"query_head": "hidd
 ITEM_TABLE_DECAYS = {"item-table decay": {}, "no item-table decay": {"item_weight_decay": 0}}
 
 #: how many of the target-context row's candidates (four a rung) go on from seed 2020's validation to every seed's:
-#: one seed ranks candidates inside the noise (ml-100k, session 55: seed 2020's best target-context candidate was
-#: fourth of three seeds' means), and every seed of all twelve would triple their cost
+#: one seed ranks candidates inside the noise (ml-100k, session 55: seed 2020's best target-context candidate is the
+#: worst of the three screened on three seeds' mean validation), and every seed of all twelve would triple their cost
 SCREENED = 3
 
 
