@@ -646,6 +646,10 @@ def _rung(step):
     return STEPS[step][0].lstrip("+ ")
 
 
+def _chosen_label(description):
+    return f"ARGUS chosen on validation ({description})"
+
+
 def target_context_candidates(dataset):
     """Every target-context row the head-to-head may choose (label suffix -> (step, extra)): each rung of
     :func:`rungs_under_builtin_window` whose events carry context, with each query head and item-table decay;
@@ -672,18 +676,19 @@ def chosen_target_context_row(dataset, runner, seeds):
     label = best_on_validation(
         dataset, runner, {name: row_settings(dataset, *candidate) for name, candidate in candidates.items()}, seeds,
         keep=SCREENED)
-    return None if label is None else (f"ARGUS chosen on validation ({label})", *candidates[label])
+    return None if label is None else (_chosen_label(label), *candidates[label])
 
 
-def with_chosen_decay(dataset, runner, label, step, extra, seeds):
+def with_chosen_decay(dataset, runner, description, step, extra, seeds):
     """The row (label, step, extra) with the item-table decay of :data:`ITEM_TABLE_DECAYS` whose validation
-    averaged over ``seeds`` is best (the label names it when it is not the default), or None until the runs exist."""
+    averaged over ``seeds`` is best (the label, ``description`` and the decay when it is not the default), or None
+    until the runs exist."""
     candidates = {name: row_settings(dataset, step, {**extra, **decay}) for name, decay in ITEM_TABLE_DECAYS.items()}
     decay = best_on_validation(dataset, runner, candidates, seeds)
     if decay is None:
         return None
     suffix = f", {decay}" if ITEM_TABLE_DECAYS[decay] else ""  # the default's settings are empty
-    return f"{label}{suffix})", step, {**extra, **ITEM_TABLE_DECAYS[decay]}
+    return _chosen_label(description + suffix), step, {**extra, **ITEM_TABLE_DECAYS[decay]}
 
 
 def chosen_rows(dataset, runner, seeds):
@@ -694,9 +699,7 @@ def chosen_rows(dataset, runner, seeds):
     step = chosen_step(dataset, runner, seeds)
     if step is None:
         return ()
-    name = f"ARGUS chosen on validation ({_rung(step)}"
-    if knows_context(dataset, step):
-        name += ", use_target_context=False"
+    name = _rung(step) + (", use_target_context=False" if knows_context(dataset, step) else "")
     rows = (chosen_target_context_row(dataset, runner, seeds), with_chosen_decay(dataset, runner, name, step, {}, seeds))
     return tuple(row for row in rows if row is not None)
 
