@@ -30,15 +30,20 @@ PROBE_SEGMENTS = torch.tensor([[1, 1, 1, 2, 2, 0]])
 ID_ONLY = {"feedback_fields": {}, "feedback_loss_weights": {}, "time_context": False, "use_target_context": False}
 
 
-def _probe_model_and_trainer(probe, overrides):
-    """A probe of ``lab.probes`` built on the embedded ml-100k, and its trainer."""
+def _probe_built(probe, overrides):
+    """A probe of ``lab.probes`` built on the embedded ml-100k, its trainer and its training data."""
     from lab.probes import register_probes
     from recbole_ext.runner import build_config, prepare, build_model_and_trainer
 
     register_probes()
     config = build_config(probe, "ml-100k", overrides={"state": "ERROR", **overrides})
     _, train_data, _, _ = prepare(config)
-    return build_model_and_trainer(config, train_data)
+    return (*build_model_and_trainer(config, train_data), train_data)
+
+
+def _probe_model_and_trainer(probe, overrides):
+    """A probe of ``lab.probes`` built on the embedded ml-100k, and its trainer."""
+    return _probe_built(probe, overrides)[:2]
 
 
 @pytest.mark.parametrize(
@@ -294,6 +299,27 @@ def test_the_sasrec_direct_windows_probe_adds_the_direct_item_token_to_the_sasre
     assert ARGUSSASRecDirectWindows._encode is ARGUSDirectItemToken._encode
     for method in ("dataset_class", "_build_layers", "calculate_loss"):
         assert getattr(ARGUSSASRecDirectWindows, method) is getattr(ARGUSSASRecWindows, method)
+
+
+def test_the_item_text_probe_adds_each_items_frozen_text_vector_to_its_token(tiny_encoder):
+    from recbole_ext.data.item_text import item_texts
+
+    overrides = {**ID_ONLY, "item_feature_fields": ["movie_title"], "text_encoder": tiny_encoder,
+                 "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"], "item": ["item_id", "movie_title"]}}
+    model, _, train_data = _probe_built("ARGUSItemText", overrides)
+    texts = item_texts(train_data.dataset, ["movie_title"])
+    vectors = model.item_text_vectors
+    norms = vectors.norm(dim=-1)
+    assert norms[0] == 0 and torch.allclose(norms[1:], torch.ones_like(norms[1:]))
+    same_title = [i for i in range(1, len(texts)) if texts[i] == texts[1]]
+    assert all(torch.equal(vectors[i], vectors[1]) for i in same_title)
+    # the projection starts at zero (ARGUS's own tokens), then adds W t_i to the id and title rows of item i
+    plain = model._all_item_tokens().detach().clone()
+    torch.nn.init.normal_(model.item_text_projection.weight)
+    items = torch.tensor([[1, 5, 9], [2, 0, 7]])
+    expected = plain[items] + vectors[items] @ model.item_text_projection.weight.T
+    assert torch.allclose(model.item_tokens(items), expected, atol=1e-6)
+    assert torch.allclose(model._all_item_tokens()[items], expected, atol=1e-6)
 
 
 def test_the_interest_pooling_probe_pools_earlier_events_of_the_same_user_only():
