@@ -75,6 +75,7 @@ OFF = {
     "absolute_time_context": False,
     "item_feature_fields": [],
     "item_hash_buckets": 0,
+    "item_text_fields": [],
     "MAX_ITEM_LIST_LENGTH": 50,
     "train_batch_size": 32,
     "use_target_context": False,
@@ -85,7 +86,7 @@ STEPS = (
     ("+ feedback", ("feedback_fields", "feedback_loss_weights")),
     ("+ hour/weekday/gap context", ("time_context",)),
     ("+ absolute time", ("absolute_time_context",)),
-    ("+ item features", ("item_feature_fields", "item_hash_buckets")),
+    ("+ item features", ("item_feature_fields", "item_hash_buckets", "item_text_fields")),
     ("+ longer history", ("MAX_ITEM_LIST_LENGTH", "train_batch_size")),
     ("+ target context", ("use_target_context",)),
 )

@@ -25,6 +25,7 @@ from recbole_ext.model.argus import (
     feedback_auc,
     full_softmax_loss,
     history_candidate_mask,
+    item_table_decay_groups,
     log_expected_count,
     resolve_loss_excludes_history,
     resolve_softmax,
@@ -584,38 +585,37 @@ def test_unknown_field_is_one_clear_line(data_dir, tmp_path, key):
 ITEM_FEATURES = {"load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"], "item": ["item_id", "genre", "year"]}}
 
 
+@pytest.mark.parametrize("key", ["item_feature_fields", "item_text_fields"])
 @pytest.mark.parametrize(
-    "overrides, expected",
+    "overrides, fields, expected",
     [
         # an entry the item file lacks: named, with the item file's fields
-        ({**ITEM_FEATURES, "item_feature_fields": ["genres"]}, ["'genres'", "genre, year, price"]),
+        (ITEM_FEATURES, ["genres"], ["'genres'", "genre, year, price"]),
         # in the file but not loaded: named, with the way to load it
-        ({**ITEM_FEATURES, "item_feature_fields": ["price"]}, ["'price'", "load_col: item"]),
-        # loaded, but not a categorical field
-        (
-            {"load_col": {**ITEM_FEATURES["load_col"], "item": ["item_id", "price"]}, "item_feature_fields": ["price"]},
-            ["'price'", "token or token_seq"],
-        ),
-        # an item feature and the item file not loaded
-        ({"item_feature_fields": ["genre"]}, ["item_feature_fields", "load_col", "genre, year, price"]),
+        (ITEM_FEATURES, ["price"], ["'price'", "load_col: item"]),
+        # loaded, but not a categorical or text field
+        ({"load_col": {**ITEM_FEATURES["load_col"], "item": ["item_id", "price"]}}, ["price"], ["'price'", "token or token_seq"]),
+        # an item field and the item file not loaded
+        ({}, ["genre"], ["load_col", "genre, year, price"]),
     ],
 )
-def test_bad_item_feature_fields_are_one_clear_line(data_dir, tmp_path, overrides, expected):
-    message = _build_error(_config(data_dir, tmp_path, **overrides))
-    assert "item_feature_fields" in message and all(part in message for part in expected), message
+def test_bad_item_fields_are_one_clear_line(data_dir, tmp_path, key, overrides, fields, expected):
+    message = _build_error(_config(data_dir, tmp_path, **overrides, **{key: fields}))
+    assert key in message and all(part in message for part in expected), message
 
 
-def test_item_feature_without_item_file_is_one_clear_line(tmp_path):
+@pytest.mark.parametrize("key", ["item_feature_fields", "item_text_fields"])
+def test_item_field_without_item_file_is_one_clear_line(tmp_path, key):
     root = tmp_path / "data"
     (root / "noitem").mkdir(parents=True)
     with open(root / "noitem" / "noitem.inter", "w") as f:
         f.write("user_id:token\titem_id:token\trating:float\ttimestamp:float\n")
         for user, item, rating, timestamp in _synthetic_events():
             f.write(f"{user}\t{item}\t{rating}\t{timestamp}\n")
-    settings = {"data_path": str(root), "item_feature_fields": ["genre"], "state": "ERROR", "MAX_ITEM_LIST_LENGTH": CHUNK,
+    settings = {"data_path": str(root), key: ["genre"], "state": "ERROR", "MAX_ITEM_LIST_LENGTH": CHUNK,
                 "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"], "item": ["item_id", "genre"]}}
     message = _build_error(Config(model="ARGUS", dataset="noitem", config_dict=settings))
-    assert "item_feature_fields" in message and "no item file" in message
+    assert key in message and "no item file" in message
 
 
 @pytest.mark.parametrize(
@@ -797,8 +797,8 @@ def test_changing_a_later_event_never_changes_earlier_outputs(data_dir, tmp_path
 #: every input ARGUS knows at request time: item features (exact and hashed tables), hour/weekday/gap, absolute time
 EVERYTHING = {
     "plain": {},
-    "features": {**ITEM_FEATURES, "item_feature_fields": ["genre", "year"], "absolute_time_context": True,
-                 "absolute_time_bucket_days": 1},
+    "features": {**ITEM_FEATURES, "item_feature_fields": ["genre", "year"], "item_text_fields": ["genre"],
+                 "absolute_time_context": True, "absolute_time_bucket_days": 1},
     "hashed, no hour/weekday/gap": {**ITEM_FEATURES, "item_feature_fields": ["genre", "year"], "item_hash_buckets": 64,
                                     "absolute_time_context": True, "absolute_time_bucket_days": 1, "time_context": False},
 }
@@ -813,6 +813,8 @@ def test_full_sort_predict_ignores_target_item_and_feedback(data_dir, tmp_path, 
     config = _config(data_dir, tmp_path, argus_variant=variant, use_target_context=use_target_context, **EVERYTHING[inputs])
     _, _, _, test, model = _prepare(config)
     model.eval()
+    if model.item_text_projection is not None:
+        torch.nn.init.normal_(model.item_text_projection.weight)  # the text vectors in play, not zeroed out
     batch = _first_eval_batch(test)
     tampered = batch[torch.arange(len(batch))]
     tampered["rating"] = 6.0 - batch["rating"]
@@ -1175,6 +1177,43 @@ def test_item_features_reach_the_item_tokens_and_the_output_vectors(data_dir, tm
         assert n_params == buckets * config["hidden_size"]
     else:
         assert n_params == (model.n_items + dataset.num("genre") + dataset.num("year")) * config["hidden_size"]
+
+
+def test_text_lsa_vectors_place_related_titles_near_each_other():
+    from recbole_ext.data.item_text import text_lsa_vectors
+
+    texts = ["", "Fire Emblem: Awakening", "fire emblem", "Tetris DS", "Tetris", "Mario Kart DS", "Fire Emblem: Awakening"]
+    vectors = text_lsa_vectors(texts, 64)
+    assert vectors.shape == (7, 64)  # the vocabulary leaves fewer than 64 filled; the width stays
+    norms = vectors.norm(dim=-1)
+    assert norms[0] == 0 and torch.allclose(norms[1:], torch.ones(6), atol=1e-5)
+    assert torch.allclose(vectors[1], vectors[6])  # the same text, the same vector
+    similarity = vectors @ vectors.T
+    assert similarity[1, 2] > similarity[1, 3] and similarity[1, 2] > similarity[1, 5]  # case and ":" do not split
+    assert similarity[3, 4] > similarity[3, 2] and similarity[3, 5] > similarity[3, 1]  # shared words and grams
+
+
+@pytest.mark.parametrize("buckets", [0, 64])
+def test_item_text_vectors_reach_the_item_tokens_through_a_map_that_starts_at_zero(data_dir, tmp_path, buckets):
+    from recbole_ext.data.item_text import item_texts, text_lsa_vectors
+
+    config = _config(data_dir, tmp_path, item_feature_fields=["year"], item_text_fields=["genre"], item_text_dims=8,
+                     item_hash_buckets=buckets, **ITEM_FEATURES)
+    _, train, _, test, model = _prepare(config)
+    expected = text_lsa_vectors(item_texts(train._dataset, ["genre"]), 8)
+    assert torch.equal(model.item_text_vectors, expected)
+    assert torch.equal(model.state_dict()["item_text_vectors"], expected)  # saved with the weights
+    items = torch.arange(model.n_items)
+    with torch.no_grad():
+        plain = model.item_tokens(items).clone()
+        assert torch.equal(model._all_item_tokens(), plain)  # zero at the start: the id and feature rows alone
+        torch.nn.init.normal_(model.item_text_projection.weight)
+        moved = plain + expected @ model.item_text_projection.weight.T
+        assert torch.allclose(model.item_tokens(items), moved, atol=1e-6)
+        assert torch.allclose(model._all_item_tokens(), moved, atol=1e-6)
+        assert torch.allclose(model.item_vectors(), model.item_vectors(items), atol=1e-6)
+    groups = item_table_decay_groups(model, 0.5)
+    assert not any(p is model.item_text_projection.weight for p in groups[0]["params"])
 
 
 @pytest.mark.parametrize("buckets", [0, 64])

@@ -39,7 +39,7 @@ or switch the setting off): the time field for ``time_context`` and
 ``absolute_time_context`` (without either, a time field that ``load_col``
 leaves out is replaced by the events' order in the file), every entry of
 ``feedback_fields``, and the item file and its fields for
-``item_feature_fields``.
+``item_feature_fields`` and ``item_text_fields``.
 """
 
 import os
@@ -55,6 +55,8 @@ from recbole.utils import FeatureSource, FeatureType
 SEGMENT_FIELD = "argus_segment_list"
 #: training-row field: which of the ``chunk_cuts`` cuttings of the histories a row belongs to (0, 1, ...)
 CUT_FIELD = "argus_cut"
+#: settings that name item fields (read from the item file by item id)
+ITEM_FIELD_KEYS = ("item_feature_fields", "item_text_fields")
 
 
 def chunk_bounds(history_lengths, chunk_length):
@@ -196,7 +198,10 @@ class ARGUSDataset(SequentialDataset):
             )
 
     def _check_item_feature_fields(self, token, dataset_path):
-        fields = list(self.config["item_feature_fields"] or [])
+        for key in ITEM_FIELD_KEYS:
+            self._check_item_fields(key, list(self.config[key] or []), token, dataset_path)
+
+    def _check_item_fields(self, key, fields, token, dataset_path):
         if not fields:
             return
         path = os.path.join(dataset_path, f"{token}.item")
@@ -208,20 +213,20 @@ class ARGUSDataset(SequentialDataset):
                 if in_file
                 else f"dataset '{token}' has no item file ({path})"
             )
-            raise ValueError(f"item_feature_fields ({', '.join(fields)}) needs item features: {where}, or set item_feature_fields: []")
+            raise ValueError(f"{key} ({', '.join(fields)}) needs item features: {where}, or set {key}: []")
         for field in fields:
             if field in self.item_feat.columns and field != self.iid_field:
                 kind = self.field2type[field]
                 if kind not in (FeatureType.TOKEN, FeatureType.TOKEN_SEQ):
                     raise ValueError(
-                        f"item_feature_fields entry '{field}' is a {kind.value} field of {token}.item; "
-                        "item features must be token or token_seq fields"
+                        f"{key} entry '{field}' is a {kind.value} field of {token}.item; "
+                        "it must be a token or token_seq field"
                     )
                 continue
             available = [f for f in in_file if f != self.iid_field]
             hint = f"; add it to load_col: item" if field in in_file else ""
             raise ValueError(
-                f"item_feature_fields entry '{field}' is not an item field of dataset '{token}' "
+                f"{key} entry '{field}' is not an item field of dataset '{token}' "
                 f"(item fields in {token}.item: {', '.join(available) or 'none'}){hint}"
             )
 

@@ -54,7 +54,11 @@ vectors are added to the item token, as BERT sums its input embeddings
 them (docs/models/ARGUS.md, session 46). The item token's tables alone get
 decoupled weight decay (``item_weight_decay``; AdamW's, Loshchilov and Hutter,
 "Decoupled Weight Decay Regularization", ICLR 2019): decay on the other weights
-did not help (docs/models/ARGUS.md, sessions 51-53).
+did not help (docs/models/ARGUS.md, sessions 51-53). An item's text
+(``item_text_fields``, e.g. a title) can add a fixed latent-semantic vector
+of its words and character n-grams, fitted on the catalogue's texts, through
+a learned map that starts at zero: related titles start near each other
+however seldom their items were seen (docs/models/ARGUS.md, session 57).
 """
 
 import contextlib
@@ -70,6 +74,7 @@ from recbole.trainer import Trainer
 from recbole.utils import FeatureSource, FeatureType, InputType
 
 from recbole_ext.data.argus_dataset import CUT_FIELD, SEGMENT_FIELD, ARGUSDataset, seconds_field_of, time_settings_on
+from recbole_ext.data.item_text import item_texts, text_lsa_vectors
 from recbole_ext.model.layers import (
     CausalTransformerEncoder,
     ItemTokenEmbedding,
@@ -404,6 +409,7 @@ class ARGUS(SequentialRecommender):
         self.register_buffer("target_item_probs", self._target_item_probs(dataset))
         # built last, so every other layer starts as it does with the positions added to the tokens
         self.position_bias = self._build_position_bias(config)
+        self.item_text_projection = self._build_item_text(config, dataset)
         self._step_item_tokens = None  # every item's token, while a training step reads the catalogue
 
     # ------------------------------------------------------------------ config
@@ -592,6 +598,20 @@ class ARGUS(SequentialRecommender):
         elif self.item_output == "separate":
             self.item_output_embedding = nn.Embedding(self.n_items, self.head_size, padding_idx=0)
 
+    def _build_item_text(self, config, dataset):
+        """``item_text_fields``: each item's text as a fixed ``item_text_dims`` LSA vector (a buffer, saved with
+        the weights) and the map that adds it to the item token, zero at the start (training starts from the
+        id and feature rows alone); outside the item tables' decay group, like every other weight."""
+        fields = list(config["item_text_fields"] or [])
+        if not fields:
+            return None
+        # the dataset checked the fields when it read the files (ARGUSDataset._check_item_feature_fields)
+        texts = item_texts(dataset, fields, separator=". ")
+        self.register_buffer("item_text_vectors", text_lsa_vectors(texts, config["item_text_dims"]))
+        projection = nn.Linear(config["item_text_dims"], self.hidden_size, bias=False)
+        nn.init.zeros_(projection.weight)
+        return projection
+
     def _build_position_bias(self, config):
         if self.position_encoding != "decoupled":
             return None
@@ -758,17 +778,25 @@ class ARGUS(SequentialRecommender):
 
     def item_tokens(self, items):
         """Input vectors (``items.shape + (hidden_size,)``) of item ids: the id embedding plus, with
-        ``item_feature_fields``, the item's features (exact or unified hashed tables)."""
-        if self._step_item_tokens is not None:
-            return self._step_item_tokens[items]
-        return self.item_embedding(items)
+        ``item_feature_fields``, the item's features (exact or unified hashed tables) and, with
+        ``item_text_fields``, its mapped text vector."""
+        tokens = self._step_item_tokens[items] if self._step_item_tokens is not None else self.item_embedding(items)
+        return self._with_item_text(tokens, items)
 
     def _all_item_tokens(self):
         if self._step_item_tokens is not None:
-            return self._step_item_tokens
-        if isinstance(self.item_embedding, nn.Embedding):
-            return self.item_embedding.weight
-        return self.item_embedding.all_items()
+            tokens = self._step_item_tokens
+        elif isinstance(self.item_embedding, nn.Embedding):
+            tokens = self.item_embedding.weight
+        else:
+            tokens = self.item_embedding.all_items()
+        return self._with_item_text(tokens)
+
+    def _with_item_text(self, tokens, items=None):
+        if self.item_text_projection is None:
+            return tokens
+        vectors = self.item_text_vectors if items is None else self.item_text_vectors[items]
+        return tokens + self.item_text_projection(vectors)
 
     @contextlib.contextmanager
     def _item_tokens_once(self):
