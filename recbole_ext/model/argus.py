@@ -599,18 +599,23 @@ class ARGUS(SequentialRecommender):
             self.item_output_embedding = nn.Embedding(self.n_items, self.head_size, padding_idx=0)
 
     def _build_item_text(self, config, dataset):
-        """``item_text_fields``: each item's text as a fixed ``item_text_dims`` LSA vector (a buffer, saved with
-        the weights) and the map that adds it to the item token, zero at the start (training starts from the
-        id and feature rows alone); outside the item tables' decay group, like every other weight."""
+        """``item_text_fields``: each item's text as a fixed vector (:meth:`_item_text_vectors`; a buffer, saved
+        with the weights) and the map that adds it to the item token, zero at the start (training starts from
+        the id and feature rows alone); outside the item tables' decay group, like every other weight."""
         fields = list(config["item_text_fields"] or [])
         if not fields:
             return None
         # the dataset checked the fields when it read the files (ARGUSDataset._check_item_feature_fields)
-        texts = item_texts(dataset, fields, separator=". ")
-        self.register_buffer("item_text_vectors", text_lsa_vectors(texts, config["item_text_dims"]))
-        projection = nn.Linear(config["item_text_dims"], self.hidden_size, bias=False)
+        vectors = self._item_text_vectors(config, dataset, fields)
+        self.register_buffer("item_text_vectors", vectors)
+        projection = nn.Linear(vectors.shape[-1], self.hidden_size, bias=False)
         nn.init.zeros_(projection.weight)
         return projection
+
+    def _item_text_vectors(self, config, dataset, fields):
+        """``[n_items, width]`` fixed vectors of the items' ``fields`` text: their ``item_text_dims`` LSA vectors
+        (a subclass may bring other text vectors, e.g. a pretrained sentence encoder's)."""
+        return text_lsa_vectors(item_texts(dataset, fields, separator=". "), config["item_text_dims"])
 
     def _build_position_bias(self, config):
         if self.position_encoding != "decoupled":
